@@ -1,0 +1,99 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart
+from quart_cors import cors
+
+from service.common.requests import init_json_guard
+from service.config import Settings, get_settings
+from service.errors import register_error_handlers
+from service.extensions import cache, db, jwt, limiter, redis, schema
+from service.observability import Metrics, configure_logging, init_request_hooks
+
+# quart-schema's own routes; exempt from limits like the other operational routes.
+SCHEMA_ENDPOINTS = {"openapi", "swagger_ui", "static"}
+
+
+class ServiceApp(Quart):
+    """Quart whose request transaction commits after the view returns.
+
+    Committing here, before the response is made, means a failed commit goes through the
+    error handlers (a 409 or 500), never a false 201.
+    """
+
+    async def dispatch_request(self, request_context: Any = None) -> Any:
+        result = await super().dispatch_request(request_context)
+        await db.commit_request()
+        return result
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
+    """Build the app: settings -> config, hooks, extensions, blueprints, errors, CLI."""
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.log_format)
+
+    app = ServiceApp(__name__)
+    app.config.update(settings.quart_config())
+    app.extensions["settings"] = settings
+    metrics = Metrics()
+    app.extensions["metrics"] = metrics
+
+    # Request hooks first, so the request id and timer exist before a limiter refusal.
+    init_request_hooks(app, metrics)
+    init_json_guard(app)
+    db.init_app(app, settings)
+    redis.init_app(app, settings)
+    cache.init_app(app, settings)
+    jwt.init_app(app)
+    schema.init_app(app)
+    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/static/swagger-ui-bundle.js"
+    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/static/swagger-ui.css"
+    if settings.cors_origins:
+        cors(
+            app,
+            allow_origin=settings.cors_origins,
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Response-Time",
+                "X-Total-Count",
+                "Link",
+                "Location",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
+
+    register_blueprints(app)
+    limiter.init_service(
+        app,
+        settings,
+        metrics=metrics,
+        redis=lambda: redis.client,
+        exempt_endpoints=SCHEMA_ENDPOINTS,
+    )
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def register_blueprints(app: Quart) -> None:
+    from service.api import api_v1, api_v2
+    from service.ops.views import blueprint as ops
+
+    app.register_blueprint(ops)
+    app.register_blueprint(api_v1)
+    app.register_blueprint(api_v2)
+
+
+def register_cli(app: Quart) -> None:
+    from service.cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)

@@ -1,0 +1,168 @@
+"""One settings class, read from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-secret-change-me"
+DEV_DATABASE_URL = "sqlite+aiosqlite:///var/service.db"
+MIN_SECRET_LENGTH = 32
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A setting is missing or unsafe; the message names the setting."""
+
+
+def parse_limits(value: str) -> list[tuple[int, timedelta]]:
+    """Parse `100/hour;10/minute` into (count, period) pairs."""
+    limits = []
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        match = _LIMIT_RE.match(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
+        limits.append((int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
+    if not limits:
+        raise ValueError("at least one limit is required")
+    return limits
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the async driver for plain URLs, as container platforms pass them."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; names match the contract's variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    APP_NAME: str = "Quart Service"
+    APP_ENV: Literal["development", "testing", "production"] = "development"
+    SECRET_KEY: str = DEV_SECRET
+    JWT_SECRET_KEY: str = DEV_SECRET
+    DATABASE_URL: str | None = None
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+    DATABASE_ECHO: bool = False
+    REDIS_URL: str | None = None
+    REDIS_KEY_PREFIX: str = "svc:"
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
+    JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
+    CORS_ORIGINS: str = ""
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_DEFAULT: str = "100/hour"
+    RATE_LIMIT_LOGIN: str = "5/minute"
+    RATE_LIMIT_USERS: str = "50/hour"
+    TRUSTED_PROXIES: str = ""
+    MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, ge=1)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    LOG_FORMAT: Literal["json", "console"] | None = None
+    CACHE_TTL: int = Field(default=60, ge=1)
+    SHUTDOWN_GRACE_SECONDS: float = Field(default=20.0, ge=0)
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_USERS")
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        for item in _split(value):
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        return normalise_database_url(value) if value else None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.APP_ENV != "production":
+            return self
+        if not self.DATABASE_URL:
+            raise ConfigError("DATABASE_URL must be set in production")
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            secret: str = getattr(self, name)
+            if secret == DEV_SECRET or len(secret) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"{name} must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production"
+                )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or DEV_DATABASE_URL
+
+    @property
+    def log_format(self) -> Literal["json", "console"]:
+        if self.LOG_FORMAT is not None:
+            return self.LOG_FORMAT
+        return "json" if self.APP_ENV == "production" else "console"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return _split(self.CORS_ORIGINS)
+
+    @property
+    def trusted_proxies(self) -> list[IPNetwork]:
+        return [ipaddress.ip_network(item, strict=False) for item in _split(self.TRUSTED_PROXIES)]
+
+    def quart_config(self) -> dict[str, Any]:
+        """The keys Quart and its extensions read from `app.config`."""
+        return {
+            "APP_NAME": self.APP_NAME,
+            "APP_ENV": self.APP_ENV,
+            "DEBUG": self.APP_ENV == "development",
+            "TESTING": self.APP_ENV == "testing",
+            "SECRET_KEY": self.SECRET_KEY,
+            "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH,
+            "JWT_SECRET_KEY": self.JWT_SECRET_KEY,
+            "JWT_ALGORITHM": "HS256",
+            "JWT_IDENTITY_CLAIM": "sub",
+            "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=self.JWT_ACCESS_TOKEN_EXPIRES),
+            "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=self.JWT_REFRESH_TOKEN_EXPIRES),
+            "JWT_TOKEN_LOCATION": ("headers",),
+            "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
+            "QUART_SCHEMA_CONVERSION_PREFERENCE": "pydantic",
+        }
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

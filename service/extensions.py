@@ -1,0 +1,30 @@
+"""Unbound extension singletons; `create_app` binds them with `init_app`.
+
+State (engines, pools, stores) lives on these objects and is made in `before_serving`,
+so one process serves one app at a time; several instances are several processes.
+"""
+
+from __future__ import annotations
+
+from quart_jwt_extended import JWTManager
+from quart_schema import QuartSchema
+
+from service.cache import Cache
+from service.database import Database
+from service.rate_limit import ServiceRateLimiter
+from service.redis_client import RedisClient
+
+db = Database()
+redis = RedisClient()
+cache = Cache()
+jwt = JWTManager()
+limiter = ServiceRateLimiter()
+schema = QuartSchema(
+    openapi_path="/openapi.json",
+    swagger_ui_path="/docs",
+    redoc_ui_path=None,
+    scalar_ui_path=None,
+    info={"title": "Quart Service API", "version": "1.0.0"},
+    security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+    conversion_preference="pydantic",
+)

@@ -1,0 +1,7 @@
+"""Every domain's models in one import, for Alembic and the tests."""
+
+from service.database import Base
+from service.products.models import Product
+from service.users.models import User
+
+__all__ = ["Base", "Product", "User"]

@@ -1,0 +1,52 @@
+"""Operational routes: liveness, readiness, metrics and the self-hosted docs assets."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Blueprint, Response, current_app, send_from_directory
+from quart_schema import hide, validate_response
+from swagger_ui_bundle import swagger_ui_path
+
+from service.ops.checks import readiness
+from service.ops.schemas import HealthResponse, ReadinessResponse
+from service.rate_limit import rate_exempt
+
+blueprint = Blueprint("ops", __name__)
+
+
+@blueprint.get("/health")
+@rate_exempt
+@validate_response(HealthResponse)
+async def health() -> HealthResponse:
+    """Liveness: the process answers; touches no backend."""
+    return HealthResponse(status="ok")
+
+
+@blueprint.get("/ready")
+@rate_exempt
+@validate_response(ReadinessResponse, 200)
+@validate_response(ReadinessResponse, 503)
+async def ready() -> tuple[ReadinessResponse, int]:
+    """Readiness: the database and Redis answer (503 naming the failing check)."""
+    checks = await readiness()
+    failed = "error" in (checks.database, checks.redis)
+    return ReadinessResponse(status="error" if failed else "ok", checks=checks), (
+        503 if failed else 200
+    )
+
+
+@blueprint.get("/metrics")
+@rate_exempt
+@hide
+async def metrics() -> Response:
+    """Prometheus text exposition of the app's registry."""
+    registry = current_app.extensions["metrics"].registry
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+@blueprint.get("/docs/static/<path:filename>")
+@rate_exempt
+@hide
+async def docs_static(filename: str) -> Response:
+    """Swagger UI's scripts and styles, served here so /docs works offline."""
+    return await send_from_directory(swagger_ui_path, filename)

@@ -1,0 +1,52 @@
+"""The shared async Redis client (revocations, rate limits, readiness)."""
+
+from __future__ import annotations
+
+from quart import Quart
+from redis.asyncio import Redis
+
+from service.config import Settings
+
+# Short timeouts: with Redis down, requests fall back quickly instead of hanging.
+SOCKET_TIMEOUT_SECONDS = 0.5
+
+
+class RedisClient:
+    """Owns one connection pool per serving app; `client` is None without REDIS_URL."""
+
+    def __init__(self) -> None:
+        self.client: Redis | None = None
+        self.prefix = ""
+
+    def init_app(self, app: Quart, settings: Settings) -> None:
+        self.prefix = settings.REDIS_KEY_PREFIX
+
+        async def connect() -> None:
+            if settings.REDIS_URL:
+                self.client = Redis.from_url(
+                    settings.REDIS_URL,
+                    socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                    socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                    health_check_interval=30,
+                )
+
+        async def disconnect() -> None:
+            if self.client is not None:
+                await self.client.aclose()
+            self.client = None
+
+        app.before_serving(connect)
+        app.after_serving(disconnect)
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
+    def key(self, *parts: str | int) -> str:
+        """A namespaced key, so several deployments (or test runs) can share one Redis."""
+        return self.prefix + ":".join(str(part) for part in parts)
+
+    async def ping(self) -> None:
+        if self.client is None:
+            raise RuntimeError("Redis is not configured")
+        await self.client.ping()
