@@ -6,3 +6,16 @@ from quart import Blueprint
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 api_v2 = Blueprint("api_v2", __name__, url_prefix="/api/v2")
+
+
+def _register_resources() -> None:
+    from service.auth.views import blueprint as auth
+    from service.users.views import blueprint_v1 as users_v1
+    from service.users.views import blueprint_v2 as users_v2
+
+    api_v1.register_blueprint(auth, url_prefix="/auth")
+    api_v1.register_blueprint(users_v1, url_prefix="/users")
+    api_v2.register_blueprint(users_v2, url_prefix="/users")
+
+
+_register_resources()

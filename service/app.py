@@ -7,10 +7,12 @@ from typing import Any
 from quart import Quart
 from quart_cors import cors
 
+from service.auth import passwords
+from service.common.converters import IdConverter
 from service.common.requests import init_json_guard
 from service.config import Settings, get_settings
 from service.errors import register_error_handlers
-from service.extensions import cache, db, jwt, limiter, redis, schema
+from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
 from service.observability import Metrics, configure_logging, init_request_hooks
 
 # quart-schema's own routes; exempt from limits like the other operational routes.
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     configure_logging(settings.LOG_LEVEL, settings.log_format)
 
     app = ServiceApp(__name__)
+    app.url_map.converters["id"] = IdConverter
     app.config.update(settings.quart_config())
     app.extensions["settings"] = settings
     metrics = Metrics()
@@ -48,6 +51,12 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     redis.init_app(app, settings)
     cache.init_app(app, settings)
     jwt.init_app(app)
+    tokens.init_app(app, settings, redis=lambda: redis.client)
+    passwords.configure(
+        time_cost=settings.PASSWORD_HASH_TIME_COST,
+        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
+        parallelism=settings.PASSWORD_HASH_PARALLELISM,
+    )
     schema.init_app(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/static/swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/static/swagger-ui.css"

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, ge=1)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     LOG_FORMAT: Literal["json", "console"] | None = None
+    # argon2id cost; stored hashes with other parameters are upgraded at the next login
+    PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
+    PASSWORD_HASH_MEMORY_KIB: int = Field(default=65536, ge=8)
+    PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
     CACHE_TTL: int = Field(default=60, ge=1)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=20.0, ge=0)
 
@@ -109,15 +113,19 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.APP_ENV != "production":
             return self
+        # Name every unsafe setting at once, so one failed start is enough to fix them all.
+        problems = []
         if not self.DATABASE_URL:
-            raise ConfigError("DATABASE_URL must be set in production")
+            problems.append("DATABASE_URL must be set in production")
         for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
             secret: str = getattr(self, name)
             if secret == DEV_SECRET or len(secret) < MIN_SECRET_LENGTH:
-                raise ConfigError(
+                problems.append(
                     f"{name} must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
 
     @property

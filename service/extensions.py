@@ -9,6 +9,7 @@ from __future__ import annotations
 from quart_jwt_extended import JWTManager
 from quart_schema import QuartSchema
 
+from service.auth.tokens import Tokens
 from service.cache import Cache
 from service.database import Database
 from service.rate_limit import ServiceRateLimiter
@@ -18,6 +19,7 @@ db = Database()
 redis = RedisClient()
 cache = Cache()
 jwt = JWTManager()
+tokens = Tokens()
 limiter = ServiceRateLimiter()
 schema = QuartSchema(
     openapi_path="/openapi.json",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from quart import Quart, Response, g, has_request_context, request
+from quart import Quart, Response, current_app, g, has_request_context, request
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -69,6 +69,12 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+
+
+def current_metrics() -> Metrics:
+    """The serving app's metrics."""
+    metrics: Metrics = current_app.extensions["metrics"]
+    return metrics
 
 
 class _RequestIdFilter(logging.Filter):

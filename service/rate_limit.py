@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from quart import Quart, Response, current_app, g, request
 from quart_rate_limiter import (
@@ -39,10 +39,30 @@ __all__ = [
     "ServiceRateLimiter",
     "client_address",
     "limit_blueprint",
+    "limit_group",
     "limits_from_setting",
     "rate_exempt",
     "rate_limit",
 ]
+
+LIMIT_GROUP_ATTRIBUTE = "_service_limit_groups"
+T = TypeVar("T")
+
+
+def limit_group(name: str) -> Callable[[T], T]:
+    """Mark a view or blueprint with a named limit whose value comes from settings.
+
+    Named limits are read per app (`RATE_LIMIT_LOGIN`, `RATE_LIMIT_USERS`), so the
+    module-level blueprints never accumulate limits across `create_app` calls.
+    """
+
+    def mark(target: T) -> T:
+        groups = [*getattr(target, LIMIT_GROUP_ATTRIBUTE, []), name]
+        setattr(target, LIMIT_GROUP_ATTRIBUTE, groups)
+        return target
+
+    return mark
+
 
 # KEYS: one per limit. ARGV: period and emission interval (seconds) per limit.
 # Returns {1, tat_1 - now, ...} when allowed (all updated), or {0, i, tat_i - now,
@@ -185,6 +205,7 @@ class ServiceRateLimiter(RateLimiter):
         self.trusted_proxies: list[IPNetwork] = []
         self.exempt_endpoints: set[str] = set()
         self.prefix = ""
+        self.group_limits: dict[str, list[RateLimit]] = {}
 
     def init_service(
         self,
@@ -196,6 +217,10 @@ class ServiceRateLimiter(RateLimiter):
         exempt_endpoints: set[str],
     ) -> None:
         self._default_rate_limits = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
+        self.group_limits = {
+            "login": limits_from_setting(settings.RATE_LIMIT_LOGIN),
+            "users": limits_from_setting(settings.RATE_LIMIT_USERS),
+        }
         self.trusted_proxies = settings.trusted_proxies
         self.metrics = metrics
         self.exempt_endpoints = exempt_endpoints
@@ -209,11 +234,11 @@ class ServiceRateLimiter(RateLimiter):
     async def _after_serving(self) -> None:
         await self.gcra_store.after_serving()
 
-    def limits_for(self, app: Quart, endpoint: str) -> list[RateLimit] | None:
-        """Every limit that applies to an endpoint, or None when it is exempt.
+    def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
+        """Every (label, limit) that applies to an endpoint, or None when it is exempt.
 
-        Limits set on any blueprint of the nesting chain apply (the library only reads
-        the innermost blueprint).
+        Limits and groups set on any blueprint of the nesting chain apply (the library
+        reads only the innermost blueprint, so nested blueprints would lose them).
         """
         view = app.view_functions.get(endpoint)
         if view is None:
@@ -222,12 +247,19 @@ class ServiceRateLimiter(RateLimiter):
             view, QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE, False
         ):
             return None
-        limits = list(getattr(view, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []))
         names = endpoint.split(".")[:-1]
-        for depth in range(1, len(names) + 1):
-            blueprint = app.blueprints.get(".".join(names[:depth]))
-            limits.extend(getattr(blueprint, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []))
-        return limits + self._default_rate_limits
+        owners: list[Any] = [view]
+        owners += [
+            app.blueprints.get(".".join(names[:depth])) for depth in range(1, len(names) + 1)
+        ]
+        labelled: list[tuple[str, RateLimit]] = []
+        for owner in owners:
+            for limit in getattr(owner, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []):
+                labelled.append(("route", limit))
+            for group in getattr(owner, LIMIT_GROUP_ATTRIBUTE, []):
+                labelled.extend((group, limit) for limit in self.group_limits[group])
+        labelled.extend(("default", limit) for limit in self._default_rate_limits)
+        return labelled
 
     async def _before_request(self) -> None:
         if not current_app.config["QUART_RATE_LIMITER_ENABLED"] or request.method == "OPTIONS":
@@ -235,17 +267,19 @@ class ServiceRateLimiter(RateLimiter):
         endpoint = request.endpoint
         if endpoint is None:
             return
-        limits = self.limits_for(current_app, endpoint) or []
-        if not limits:
+        labelled = self.limits_for(current_app, endpoint) or []
+        if not labelled:
             return
+        limits = [limit for _, limit in labelled]
         client = client_address(
             request.remote_addr,
             request.headers.get("X-Forwarded-For", ""),
             self.trusted_proxies,
         )
         keys = [
-            f"{self.prefix}rl:{endpoint}:{limit.count}/{int(limit.period.total_seconds())}:{client}"
-            for limit in limits
+            f"{self.prefix}rl:{endpoint}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
+            f"{client}"
+            for label, limit in labelled
         ]
         try:
             result = await self.gcra_store.hit(keys, limits)

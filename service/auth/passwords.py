@@ -1,0 +1,64 @@
+"""argon2id password hashing, run in worker threads so the event loop stays free."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+def configure(*, time_cost: int, memory_cost: int, parallelism: int) -> None:
+    """Set the hashing cost (settings); hashes made with other costs are upgraded at login."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    _dummy_hash.cache_clear()
+
+
+def hash_password_sync(password: str) -> str:
+    return _hasher.hash(password)
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
+async def verify_dummy(password: str) -> None:
+    """Spend the time of a real verification, so unknown emails cannot be told apart."""
+    await asyncio.to_thread(_verify, _dummy_hash(), password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def is_argon2id_hash(value: str) -> bool:
+    """Whether `value` is a well-formed argon2id hash string (for imports)."""
+    from argon2 import extract_parameters
+
+    if not value.startswith("$argon2id$"):
+        return False
+    try:
+        extract_parameters(value)
+    except InvalidHashError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-real-password")

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, StringConstraints
+
+from service.common.schemas import StrictBody
+
+
+class LoginRequest(StrictBody):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class LogoutRequest(StrictBody):
+    """Optional body: the refresh token of the same login, revoked too."""
+
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"]
+    expires_in: int

@@ -1,0 +1,72 @@
+"""User request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    model_validator,
+)
+
+from service.common.schemas import StrictBody
+
+MAX_EMAIL_LENGTH = 254
+
+
+def _normalise_email(value: str) -> str:
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"must be at most {MAX_EMAIL_LENGTH} characters")
+    return value.lower()
+
+
+Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+
+class UserCreate(StrictBody):
+    """Sign-up: `is_admin: true` needs an admin's token."""
+
+    email: Email
+    name: Name
+    password: Password
+    is_admin: bool = False
+
+
+class UserUpdate(StrictBody):
+    """Any of the fields; `is_admin` only by an admin. A new password revokes old tokens."""
+
+    email: Email | None = None
+    name: Name | None = None
+    password: Password | None = None
+    is_admin: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> UserUpdate:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} may be left out but not null")
+        return self
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserStats(BaseModel):
+    user_id: int
+    product_count: int
+    total_value_cents: int

@@ -1,0 +1,99 @@
+"""User services: typed async functions over one session; they flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth import passwords
+from service.errors import is_unique_violation
+from service.users.exceptions import EmailTaken, UserNotFound
+from service.users.models import User
+from service.users.schemas import UserCreate, UserUpdate
+
+
+async def find_user(session: AsyncSession, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return await session.get(User, user_id)
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The user with this id; raises UserNotFound."""
+    user = await find_user(session, user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with this email (any case), or None."""
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def list_users(
+    session: AsyncSession, *, offset: int, limit: int
+) -> tuple[Sequence[User], int]:
+    """One page of users by id, and the total count."""
+    total = await session.scalar(select(func.count()).select_from(User))
+    users = await session.scalars(select(User).order_by(User.id).offset(offset).limit(limit))
+    return users.all(), int(total or 0)
+
+
+async def list_users_after(
+    session: AsyncSession, *, after_id: int | None, limit: int
+) -> Sequence[User]:
+    """Up to `limit` users with an id above `after_id` (keyset page)."""
+    query = select(User).order_by(User.id).limit(limit)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    return (await session.scalars(query)).all()
+
+
+async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
+    """A new user with a hashed password; raises EmailTaken."""
+    if await find_user_by_email(session, data.email) is not None:
+        raise EmailTaken()
+    user = User(
+        email=data.email,
+        name=data.name,
+        is_admin=data.is_admin,
+        password_hash=await passwords.hash_password(data.password),
+    )
+    session.add(user)
+    await _flush_unique(session)
+    return user
+
+
+async def update_user(session: AsyncSession, user: User, *, data: UserUpdate) -> User:
+    """Apply the given fields; a new password bumps the token version."""
+    if data.email is not None and data.email != user.email:
+        if await find_user_by_email(session, data.email) is not None:
+            raise EmailTaken()
+        user.email = data.email
+    if data.name is not None:
+        user.name = data.name
+    if data.is_admin is not None:
+        user.is_admin = data.is_admin
+    if data.password is not None:
+        user.password_hash = await passwords.hash_password(data.password)
+        user.token_version += 1
+    await _flush_unique(session)
+    return user
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    """Delete the user; their products go with them (ON DELETE CASCADE)."""
+    await session.delete(user)
+    await session.flush()
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            raise EmailTaken() from None
+        raise

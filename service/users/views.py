@@ -1,0 +1,163 @@
+"""`/users`: one class-based view for the collection and the item, v1 and v2."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, request, url_for
+from quart.views import MethodView
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from service.auth.guards import auth_required, authenticate, current_user
+from service.common.pagination import (
+    CursorCodec,
+    CursorPage,
+    CursorQuery,
+    PageQuery,
+    page_headers,
+)
+from service.common.schemas import ErrorBody
+from service.common.views import register_class_view
+from service.extensions import db
+from service.rate_limit import limit_group
+from service.users import services
+from service.users.exceptions import AdminRequired, NotYourAccount
+from service.users.schemas import UserCreate, UserRead, UserUpdate
+
+Headers = dict[str, str]
+
+
+def ensure_self_or_admin(user_id: int) -> None:
+    """403 for another user's id, whether or not it exists (no probing for ids)."""
+    if not current_user.is_admin and current_user.id != user_id:
+        raise NotYourAccount()
+
+
+def ensure_admin() -> None:
+    if not current_user.is_admin:
+        raise AdminRequired()
+
+
+class UserAPI(MethodView):
+    """Users: admin-only list, public sign-up, self-or-admin item routes."""
+
+    @auth_required
+    @validate_querystring(PageQuery)
+    @validate_response(list[UserRead])
+    @validate_response(ErrorBody, 401)
+    @validate_response(ErrorBody, 403)
+    async def list(self, query_args: PageQuery) -> tuple[list[UserRead], int, Headers]:
+        """List users by id (admin only), with X-Total-Count and Link headers."""
+        ensure_admin()
+        users, total = await services.list_users(
+            db.session(), offset=query_args.offset, limit=query_args.per_page
+        )
+        body = [UserRead.model_validate(user) for user in users]
+        return body, 200, page_headers(query_args, total)
+
+    @validate_request(UserCreate)
+    @validate_response(UserRead, 201)
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 409)
+    async def post(self, data: UserCreate) -> tuple[UserRead, int, Headers]:
+        """Sign up. `is_admin: true` needs an administrator's token."""
+        if data.is_admin:
+            if "Authorization" not in request.headers:
+                raise AdminRequired()
+            caller = await authenticate("access")
+            if not caller.is_admin:
+                raise AdminRequired()
+        user = await services.create_user(db.session(), data=data)
+        location = url_for(f"{request.blueprint}.users_get", id=user.id)
+        return UserRead.model_validate(user), 201, {"Location": location}
+
+    @auth_required
+    @validate_response(UserRead)
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 404)
+    async def get(self, id: int) -> UserRead:
+        """One user (self or admin)."""
+        ensure_self_or_admin(id)
+        return UserRead.model_validate(await services.get_user(db.session(), id))
+
+    @auth_required
+    @validate_request(UserUpdate)
+    @validate_response(UserRead)
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 404)
+    @validate_response(ErrorBody, 409)
+    async def put(self, id: int, data: UserUpdate) -> UserRead:
+        """Update a user (self or admin); `is_admin` only by an admin."""
+        return await _update(id, data)
+
+    @auth_required
+    @validate_request(UserUpdate)
+    @validate_response(UserRead)
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 404)
+    @validate_response(ErrorBody, 409)
+    async def patch(self, id: int, data: UserUpdate) -> UserRead:
+        """Update some fields of a user (self or admin); `is_admin` only by an admin."""
+        return await _update(id, data)
+
+    @auth_required
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 404)
+    async def delete(self, id: int) -> tuple[str, int]:
+        """Delete a user and their products (self or admin)."""
+        ensure_self_or_admin(id)
+        session = db.session()
+        await services.delete_user(session, await services.get_user(session, id))
+        return "", 204
+
+
+async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    ensure_self_or_admin(user_id)
+    if data.is_admin is not None:
+        ensure_admin()
+    session = db.session()
+    user = await services.update_user(session, await services.get_user(session, user_id), data=data)
+    return UserRead.model_validate(user)
+
+
+class UserAPIv2(UserAPI):
+    """v2: the same, with a signed keyset cursor on the list."""
+
+    @auth_required
+    @validate_querystring(CursorQuery)
+    @validate_response(CursorPage[UserRead])
+    @validate_response(ErrorBody, 400)
+    @validate_response(ErrorBody, 403)
+    async def list(self, query_args: CursorQuery) -> CursorPage[UserRead]:
+        """List users by id (admin only), a page at a time by cursor."""
+        ensure_admin()
+        codec = _cursor_codec()
+        after = codec.decode(query_args.cursor).get("id") if query_args.cursor else None
+        if after is not None and not isinstance(after, int):
+            after = None
+        users = await services.list_users_after(
+            db.session(), after_id=after, limit=query_args.limit + 1
+        )
+        page = users[: query_args.limit]
+        next_cursor = codec.encode({"id": page[-1].id}) if len(users) > query_args.limit else None
+        return CursorPage[UserRead](
+            data=[UserRead.model_validate(user) for user in page], next_cursor=next_cursor
+        )
+
+
+def _cursor_codec() -> CursorCodec:
+    return CursorCodec(current_app.config["SECRET_KEY"], salt="users-cursor")
+
+
+@auth_required
+@validate_response(UserRead)
+@validate_response(ErrorBody, 401)
+async def me() -> UserRead:
+    """The caller's own user."""
+    return UserRead.model_validate(current_user)
+
+
+blueprint_v1 = Blueprint("users", __name__)
+blueprint_v2 = Blueprint("users", __name__)
+for _blueprint, _view in ((blueprint_v1, UserAPI), (blueprint_v2, UserAPIv2)):
+    limit_group("users")(_blueprint)
+    _blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
+    register_class_view(_blueprint, _view, name="users")
