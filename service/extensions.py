@@ -11,6 +11,7 @@ from quart_schema import QuartSchema
 
 from service.auth.tokens import Tokens
 from service.cache import Cache
+from service.common.openapi import ServiceOpenAPIProvider
 from service.database import Database
 from service.rate_limit import ServiceRateLimiter
 from service.redis_client import RedisClient
@@ -29,4 +30,5 @@ schema = QuartSchema(
     info={"title": "Quart Service API", "version": "1.0.0"},
     security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
     conversion_preference="pydantic",
+    openapi_provider_class=ServiceOpenAPIProvider,
 )

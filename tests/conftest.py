@@ -24,6 +24,7 @@ from service import migrations
 from service.app import create_app
 from service.config import Settings
 from service.database import create_engine
+from tests.factories import FAST_HASHING
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -133,7 +134,8 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return chosen
 
 
-async def _reset(backend: Backend) -> None:
+async def reset_backend(backend: Backend) -> None:
+    """Empty the tables and delete the run's Redis keys."""
     engine = create_engine(backend.settings())
     async with engine.begin() as connection:
         if backend.name == "postgres":
@@ -146,11 +148,23 @@ async def _reset(backend: Backend) -> None:
         await _delete_redis_keys(backend.redis_prefix)
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Settings a test module changes; override this fixture to change more.
+
+    By default hashing is cheap (argon2id at full cost takes ~0.1 s a hash) and limits are
+    off; the tests about hashing cost and limits turn them back on.
+    """
+    return {**FAST_HASHING, "RATE_LIMIT_ENABLED": False}
+
+
 @pytest.fixture(name="settings")
-async def _settings(backend: Backend) -> AsyncIterator[Settings]:
+async def _settings(
+    backend: Backend, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Settings]:
     """Settings for the test's backend; tables and Redis keys are emptied afterwards."""
-    yield backend.settings()
-    await _reset(backend)
+    yield backend.settings(**settings_overrides)
+    await reset_backend(backend)
 
 
 @pytest.fixture(name="app")

@@ -9,13 +9,14 @@ from pydantic import ValidationError as PydanticValidationError
 from quart import Blueprint, request
 from quart_jwt_extended import decode_token
 from quart_jwt_extended.exceptions import JWTExtendedException
-from quart_schema import document_request, validate_request, validate_response
+from quart_schema import document_request, document_response, validate_request, validate_response
 
 from service.auth.exceptions import RefreshTokenReused
 from service.auth.guards import auth_required, current_claims, current_user, refresh_required
 from service.auth.schemas import LoginRequest, LogoutRequest, TokenPair
 from service.auth.services import authenticate_user
 from service.auth.tokens import family_of
+from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody
 from service.errors import ValidationError, validation_fields
@@ -57,6 +58,8 @@ async def refresh() -> dict[str, Any]:
 @auth_required
 @optional_json_body
 @document_request(LogoutRequest)
+@document_response(NoContent, 204)
+@validate_response(ErrorBody, 400)
 @validate_response(ErrorBody, 401)
 async def logout() -> tuple[str, int]:
     """Revoke this access token's login, and the refresh token given in the body."""

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from quart import Blueprint, current_app, request, url_for
 from quart.views import MethodView
-from quart_schema import validate_querystring, validate_request, validate_response
+from quart_schema import (
+    document_response,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
 from service.auth.guards import auth_required, authenticate, current_user
+from service.common.openapi import NoContent
 from service.common.pagination import (
     CursorCodec,
     CursorPage,
@@ -20,7 +26,7 @@ from service.extensions import db
 from service.rate_limit import limit_group
 from service.users import services
 from service.users.exceptions import AdminRequired, NotYourAccount
-from service.users.schemas import UserCreate, UserRead, UserUpdate
+from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
 Headers = dict[str, str]
 
@@ -99,6 +105,7 @@ class UserAPI(MethodView):
         return await _update(id, data)
 
     @auth_required
+    @document_response(NoContent, 204)
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
     async def delete(self, id: int) -> tuple[str, int]:
@@ -155,9 +162,23 @@ async def me() -> UserRead:
     return UserRead.model_validate(current_user)
 
 
+@auth_required
+@validate_response(UserStats)
+@validate_response(ErrorBody, 401)
+@validate_response(ErrorBody, 403)
+@validate_response(ErrorBody, 404)
+async def user_stats(id: int) -> UserStats:
+    """A user's product count and total value in cents (self or admin)."""
+    ensure_self_or_admin(id)
+    return await services.user_stats(db.session(), id)
+
+
 blueprint_v1 = Blueprint("users", __name__)
 blueprint_v2 = Blueprint("users", __name__)
 for _blueprint, _view in ((blueprint_v1, UserAPI), (blueprint_v2, UserAPIv2)):
     limit_group("users")(_blueprint)
     _blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
+    _blueprint.add_url_rule(
+        "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
+    )
     register_class_view(_blueprint, _view, name="users")

@@ -1,0 +1,65 @@
+"""Helpers that create users and tokens through the API, as a client would."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy import update
+
+from service.config import Settings
+from service.database import create_engine
+from service.users.models import User
+
+FAST_HASHING: dict[str, Any] = {
+    "PASSWORD_HASH_TIME_COST": 1,
+    "PASSWORD_HASH_MEMORY_KIB": 1024,
+    "PASSWORD_HASH_PARALLELISM": 1,
+}
+PASSWORD = "correct horse battery"
+_numbers = itertools.count(1)
+
+
+async def sign_up(
+    client: Any, *, email: str | None = None, name: str = "Test User"
+) -> dict[str, Any]:
+    """Create a user through `POST /api/v1/users/`; returns the user JSON."""
+    email = email or f"user{next(_numbers)}@example.com"
+    response = await client.post(
+        "/api/v1/users/", json={"email": email, "name": name, "password": PASSWORD}
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    user: dict[str, Any] = await response.get_json()
+    return user
+
+
+async def log_in(client: Any, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """Log in; returns the token pair JSON."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    tokens: dict[str, Any] = await response.get_json()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def make_admin(settings: Settings, user_id: int) -> None:
+    """Promote a user directly in the database (no API can make the first admin)."""
+    engine = create_engine(settings)
+    async with engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == user_id).values(is_admin=True))
+    await engine.dispose()
+
+
+async def user_with_token(
+    client: Any, settings: Settings, *, admin: bool = False, email: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """A new user (optionally admin) and an access token for it."""
+    user = await sign_up(client, email=email)
+    if admin:
+        await make_admin(settings, user["id"])
+        user["is_admin"] = True
+    tokens = await log_in(client, user["email"])
+    return user, tokens["access_token"]

@@ -1,0 +1,97 @@
+"""Meta-tests over every route: documented in OpenAPI, and limited or explicitly exempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.config import Settings
+from service.extensions import limiter
+
+# Operational and documentation routes are exempt by contract.
+EXEMPT = {"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/docs/static/<path:filename>"}
+PUBLIC = {
+    "/api/v1/auth/login",
+    "/api/v1/users/",
+    "/api/v1/products/",
+    "/api/v2/users/",
+    "/api/v2/products/",
+}
+
+
+@pytest.fixture(name="routes")
+def _routes(settings: Settings) -> Any:
+    app = create_app(settings)
+    return app, [rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
+
+
+@pytest.fixture(name="openapi")
+async def _openapi(settings: Settings) -> dict[str, Any]:
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/openapi.json")
+        document: dict[str, Any] = await response.get_json()
+    return document
+
+
+def _openapi_path(rule: str) -> str:
+    for converter in ("<id:id>", "<int:id>"):
+        rule = rule.replace(converter, "{id}")
+    return rule
+
+
+async def test_every_api_route_is_in_openapi_with_its_schemas(
+    routes: Any, openapi: dict[str, Any]
+) -> None:
+    _, rules = routes
+    paths = openapi["paths"]
+    checked = 0
+    for rule in rules:
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = _openapi_path(rule.rule)
+        assert path in paths, f"{rule.rule} missing from OpenAPI"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = paths[path][method.lower()]
+            responses = operation["responses"]
+            assert any(code.startswith("2") for code in responses), (rule.rule, method)
+            if method in {"POST", "PUT", "PATCH"} and not rule.rule.endswith(
+                ("/refresh", "/logout")
+            ):
+                assert "requestBody" in operation, (rule.rule, method)
+            if method == "GET" and rule.rule.endswith("/"):
+                assert operation.get("parameters"), (rule.rule, "query schema")
+            checked += 1
+    assert checked >= 17
+
+
+async def test_protected_routes_declare_bearer_security(openapi: dict[str, Any]) -> None:
+    assert openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    me = openapi["paths"]["/api/v1/users/me"]["get"]
+    assert me["security"] == [{"bearerAuth": []}]
+    login = openapi["paths"]["/api/v1/auth/login"]["post"]
+    assert "security" not in login
+
+
+def test_every_route_is_limited_or_explicitly_exempt(routes: Any) -> None:
+    app, rules = routes
+    for rule in rules:
+        limits = limiter.limits_for(app, rule.endpoint)
+        if rule.rule in EXEMPT:
+            assert limits is None, f"{rule.rule} should be exempt"
+        else:
+            assert limits, f"{rule.rule} has no limit and is not exempt"
+
+
+def test_users_routes_carry_users_limit_and_login_its_own(routes: Any) -> None:
+    app, rules = routes
+    for rule in rules:
+        labelled = limiter.limits_for(app, rule.endpoint) or []
+        labels = {label for label, _ in labelled}
+        if "/users" in rule.rule:
+            assert "users" in labels, rule.rule
+        if rule.rule == "/api/v1/auth/login":
+            assert "login" in labels
+        assert "default" in labels or rule.rule in EXEMPT
