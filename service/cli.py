@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import click
 from pydantic import ValidationError
@@ -13,30 +10,11 @@ from quart import Quart
 from quart.cli import QuartGroup, ScriptInfo, pass_script_info, routes_command
 
 from service import migrations
-from service.config import Settings, get_settings
+from service.common.cli import run_with_app, settings_of
+from service.config import get_settings
 from service.extensions import db
 from service.ops.checks import check_database, check_redis
-
-T = TypeVar("T")
-
-
-def settings_of(app: Quart) -> Settings:
-    settings: Settings = app.extensions["settings"]
-    return settings
-
-
-def run_with_app(app: Quart, work: Callable[[], Awaitable[T]]) -> T:
-    """Run async work inside the app's context with its serving resources started."""
-
-    async def runner() -> T:
-        async with app.app_context():
-            await app.startup()
-            try:
-                return await work()
-            finally:
-                await app.shutdown()
-
-    return asyncio.run(runner())
+from service.users.cli import commands as user_commands
 
 
 @click.command("run")
@@ -102,7 +80,13 @@ def _describe(url: str) -> str:
     return url
 
 
-commands: list[click.Command] = [run_command, init_db_command, check_command, routes_command]
+commands: list[click.Command] = [
+    run_command,
+    init_db_command,
+    check_command,
+    routes_command,
+    *user_commands,
+]
 
 
 def _create_app() -> Quart:

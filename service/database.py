@@ -123,11 +123,15 @@ class Database:
         """The current request's session, opened on first use."""
         session: AsyncSession | None = g.get("db_session")
         if session is None:
-            if self.sessionmaker is None:
-                raise RuntimeError("the database is not connected (app not serving)")
-            session = self.sessionmaker()
+            session = self.session_for_task()
             g.db_session = session
         return session
+
+    def session_for_task(self) -> AsyncSession:
+        """A new session owned by the caller (CLI commands, background work)."""
+        if self.sessionmaker is None:
+            raise RuntimeError("the database is not connected (app not serving)")
+        return self.sessionmaker()
 
     async def commit_request(self) -> None:
         """Commit the request's session, if it was opened, before the response is made."""

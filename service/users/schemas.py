@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.auth import passwords
 from service.common.schemas import StrictBody
 
 MAX_EMAIL_LENGTH = 254
@@ -36,6 +37,21 @@ class UserCreate(StrictBody):
     email: Email
     name: Name
     password: Password
+    is_admin: bool = False
+
+
+def _argon2id_hash(value: str) -> str:
+    if not passwords.is_argon2id_hash(value):
+        raise ValueError("must be an argon2id hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
+    return value
+
+
+class UserImportHashed(StrictBody):
+    """An imported user whose password arrives already hashed (migrations from elsewhere)."""
+
+    email: Email
+    name: Name
+    password_hash: Annotated[str, StringConstraints(max_length=255), AfterValidator(_argon2id_hash)]
     is_admin: bool = False
 
 
