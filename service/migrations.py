@@ -19,9 +19,22 @@ from service.config import Settings
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def migrations_root() -> Path:
+    """The directory holding `alembic.ini` and `alembic/`.
+
+    In a source checkout (editable install) that is the checkout, wherever the command
+    runs; an installed package (the container image) has no migrations beside it, so
+    they are looked up in the working directory.
+    """
+    if (PROJECT_ROOT / "alembic.ini").is_file():
+        return PROJECT_ROOT
+    return Path.cwd()
+
+
 def alembic_config(settings: Settings) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    root = migrations_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["settings"] = settings
     config.attributes["configure_logging"] = False
     return config

@@ -1,11 +1,16 @@
-"""OpenAPI generation tweaks: bodiless responses."""
+"""OpenAPI generation tweaks: bodiless responses and version-unique operation ids."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 from quart_schema import OpenAPIProvider
+from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
+
+_VERSION_RE = re.compile(r"^/api/(v\d+)/")
 
 
 class NoContent(BaseModel):
@@ -13,7 +18,15 @@ class NoContent(BaseModel):
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
-    """Renders `document_response(NoContent, 204)` as a response with no content."""
+    """Bodiless 204s, and operation ids that stay unique when v1 and v2 share views."""
+
+    def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
+        explicit: str | None = getattr(func, QUART_SCHEMA_OPERATION_ID_ATTRIBUTE, None)
+        if explicit is not None:
+            return f"{method.lower()}_{explicit}"
+        match = _VERSION_RE.match(path)
+        version = f"{match.group(1)}_" if match else ""
+        return f"{method.lower()}_{version}{func.__name__}"
 
     def build_response_object(
         self, model: Any, headers_model: Any

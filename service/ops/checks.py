@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from service.extensions import db, redis
 from service.ops.schemas import CheckStatus, ReadinessChecks
@@ -13,24 +14,26 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def check_database() -> CheckStatus:
+async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> CheckStatus:
     try:
-        await asyncio.wait_for(db.ping(), CHECK_TIMEOUT_SECONDS)
-    except Exception:
-        logger.warning("readiness: database check failed", exc_info=True)
+        await asyncio.wait_for(ping(), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+        # One line, not a traceback: a readiness probe repeats every few seconds while
+        # a backend is down, and the cause is all an operator needs.
+        reason = str(error) or f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
+        logger.warning("%s check failed: %s: %s", name, type(error).__name__, reason)
         return "error"
     return "ok"
+
+
+async def check_database() -> CheckStatus:
+    return await _probe("database", db.ping)
 
 
 async def check_redis() -> CheckStatus:
     if not redis.enabled:
         return "disabled"
-    try:
-        await asyncio.wait_for(redis.ping(), CHECK_TIMEOUT_SECONDS)
-    except Exception:
-        logger.warning("readiness: redis check failed", exc_info=True)
-        return "error"
-    return "ok"
+    return await _probe("redis", redis.ping)
 
 
 async def readiness() -> ReadinessChecks:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import swagger_ui
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, current_app, send_from_directory
 from quart_schema import hide, validate_response
-from swagger_ui_bundle import swagger_ui_path
 
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse
 from service.rate_limit import rate_exempt
 
 blueprint = Blueprint("ops", __name__)
+
+# Swagger UI 5 (the first to render OpenAPI 3.1), shipped in the swagger-ui-py wheel.
+SWAGGER_UI_STATIC = Path(swagger_ui.__file__).resolve().parent / "static"
 
 
 @blueprint.get("/health")
@@ -49,4 +54,4 @@ async def metrics() -> Response:
 @hide
 async def docs_static(filename: str) -> Response:
     """Swagger UI's scripts and styles, served here so /docs works offline."""
-    return await send_from_directory(swagger_ui_path, filename)
+    return await send_from_directory(SWAGGER_UI_STATIC, filename)

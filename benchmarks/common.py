@@ -1,0 +1,53 @@
+"""Shared bits of the benchmarks: a scratch PostgreSQL database and the CLI's environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SERVICE = str(Path(sys.executable).with_name("service"))
+SECRET = "benchmark-secret-" + "b" * 40
+
+
+async def _execute(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one benchmark; dropped afterwards."""
+    import asyncio
+
+    name = f"service_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def service_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        APP_ENV="testing",
+        DATABASE_URL=database_url,
+        SECRET_KEY=SECRET,
+        JWT_SECRET_KEY=SECRET,
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    env.pop("REDIS_URL", None)
+    return env
