@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -77,8 +78,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, scratch_database() as database_url:
         port = free_port()
         env = service_env(database_url, PORT=str(port), RATE_LIMIT_ENABLED="false")
-        import subprocess
-
         subprocess.run(
             [SERVICE, "init-db"],
             env=env,
