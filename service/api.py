@@ -10,12 +10,16 @@ api_v2 = Blueprint("api_v2", __name__, url_prefix="/api/v2")
 
 def _register_resources() -> None:
     from service.auth.views import blueprint as auth
+    from service.products.views import blueprint_v1 as products_v1
+    from service.products.views import blueprint_v2 as products_v2
     from service.users.views import blueprint_v1 as users_v1
     from service.users.views import blueprint_v2 as users_v2
 
     api_v1.register_blueprint(auth, url_prefix="/auth")
     api_v1.register_blueprint(users_v1, url_prefix="/users")
     api_v2.register_blueprint(users_v2, url_prefix="/users")
+    api_v1.register_blueprint(products_v1, url_prefix="/products")
+    api_v2.register_blueprint(products_v2, url_prefix="/products")
 
 
 _register_resources()

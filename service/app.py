@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     init_json_guard(app)
     db.init_app(app, settings)
     redis.init_app(app, settings)
-    cache.init_app(app, settings)
+    cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
     tokens.init_app(app, settings, redis=lambda: redis.client)
     passwords.configure(

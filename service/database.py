@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,21 @@ class Database:
             raise RuntimeError("the database is not connected (app not serving)")
         return self.sessionmaker()
 
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` once this request's transaction has committed (never if it fails).
+
+        Cache invalidation goes here: done before the commit, a concurrent reader could
+        cache the old row again.
+        """
+        g.setdefault("after_commit", []).append(callback)
+
     async def commit_request(self) -> None:
-        """Commit the request's session, if it was opened, before the response is made."""
+        """Commit the request's session, if it was opened, then run the after-commit work."""
         session: AsyncSession | None = g.get("db_session")
         if session is not None:
             await session.commit()
+        for callback in g.pop("after_commit", []):
+            await callback()
 
     async def rollback_request(self) -> None:
         session: AsyncSession | None = g.get("db_session")

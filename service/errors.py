@@ -11,6 +11,7 @@ from quart import Quart, current_app, render_template, request
 from quart.typing import ResponseReturnValue
 from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
@@ -214,6 +215,8 @@ def api_error_for(error: BaseException) -> APIError:
         if is_unique_violation(error):
             return DuplicateEntry()
         return ValidationError("The request conflicts with the stored data")
+    if isinstance(error, RedisError):
+        return ServiceUnavailable("A backing service is unreachable; try again shortly")
     if isinstance(error, SQLAlchemyError | OSError) and is_connection_lost(error):
         return ServiceUnavailable("The database is unreachable; try again shortly")
     if isinstance(error, SQLAlchemyError):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.errors import is_unique_violation
+from service.products.models import Product
 from service.users.exceptions import EmailTaken, UserNotFound
 from service.users.models import User
-from service.users.schemas import UserCreate, UserUpdate
+from service.users.schemas import UserCreate, UserStats, UserUpdate
 
 
 async def find_user(session: AsyncSession, user_id: int) -> User | None:
@@ -88,6 +89,18 @@ async def delete_user(session: AsyncSession, user: User) -> None:
     """Delete the user; their products go with them (ON DELETE CASCADE)."""
     await session.delete(user)
     await session.flush()
+
+
+async def user_stats(session: AsyncSession, user_id: int) -> UserStats:
+    """How many products the user owns and their summed price; raises UserNotFound."""
+    await get_user(session, user_id)
+    # The sum can pass a 32-bit integer; cast so every backend returns a 64-bit one.
+    query = select(
+        func.count(Product.id),
+        func.coalesce(cast(func.sum(Product.price_cents), BigInteger), 0),
+    ).where(Product.owner_id == user_id)
+    count, total = (await session.execute(query)).one()
+    return UserStats(user_id=user_id, product_count=int(count), total_value_cents=int(total))
 
 
 async def _flush_unique(session: AsyncSession) -> None:

@@ -1,0 +1,137 @@
+"""Product request, query and response bodies."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from service.common.pagination import CursorQuery, PageQuery
+from service.common.schemas import StrictBody
+
+MAX_PRICE_CENTS = 1_000_000_000
+MAX_QUERY_INT = 2**31 - 1  # bound query numbers so they bind as the column's type
+
+ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{3,64}$")]
+PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+
+SortKey = Literal["id", "name", "price_cents", "created_at"]
+Sort = Literal[
+    "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
+]
+
+_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,12}")
+
+
+def _plain_integer(value: Any) -> Any:
+    # Lax pydantic would take "12.0", "1_000" or " 12 " from a query string.
+    if isinstance(value, str) and not _PLAIN_INTEGER.fullmatch(value):
+        raise ValueError("must be a plain integer")
+    return value
+
+
+QueryPrice = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_QUERY_INT)]
+
+
+class ProductCreate(StrictBody):
+    """A new product; the caller becomes its owner."""
+
+    name: ProductName
+    sku: Sku
+    price_cents: PriceCents
+    description: Description | None = None
+
+
+class ProductReplace(ProductCreate):
+    """PUT: the whole product; a left-out description is cleared."""
+
+
+class ProductUpdate(StrictBody):
+    """PATCH: any of the fields; only `description` may be null (to clear it)."""
+
+    name: ProductName | None = None
+    sku: Sku | None = None
+    price_cents: PriceCents | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ProductUpdate:
+        nulls = [
+            name
+            for name in self.model_fields_set
+            if name != "description" and getattr(self, name) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} may be left out but not null")
+        return self
+
+
+class ProductFilters(BaseModel):
+    """List filters and order, shared by v1 pages and v2 cursors."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str | None = Field(default=None, max_length=200)
+    min_price: QueryPrice | None = None
+    max_price: QueryPrice | None = None
+    sort: Sort = "id"
+
+    @field_validator("max_price")
+    @classmethod
+    def _not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_price")
+        if value is not None and low is not None and value < low:
+            raise ValueError("must not be less than min_price")
+        return value
+
+    @property
+    def sort_key(self) -> SortKey:
+        key: SortKey = self.sort.removeprefix("-")  # type: ignore[assignment]
+        return key
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+    def identity(self) -> dict[str, Any]:
+        """What a cursor must be used with: the same sort and filters."""
+        return {
+            "sort": self.sort,
+            "q": self.q or None,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+        }
+
+
+class ProductPageQuery(PageQuery, ProductFilters):
+    """v1 list query: filters, sort and `page`/`per_page`."""
+
+
+class ProductCursorQuery(CursorQuery, ProductFilters):
+    """v2 list query: filters, sort, `limit` and the previous page's `cursor`."""
+
+
+class ProductRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    sku: str
+    price_cents: int
+    description: str | None
+    owner_id: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,150 @@
+"""Product services: typed async functions over one session; they flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from service.errors import is_unique_violation
+from service.products.exceptions import ProductNotFound, SkuTaken
+from service.products.models import Product
+from service.products.schemas import (
+    ProductCreate,
+    ProductFilters,
+    ProductReplace,
+    ProductUpdate,
+    SortKey,
+)
+
+SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
+    "id": Product.id,
+    "name": Product.name,
+    "price_cents": Product.price_cents,
+    "created_at": Product.created_at,
+}
+
+
+async def find_product(session: AsyncSession, product_id: int) -> Product | None:
+    """The product with this id, or None."""
+    return await session.get(Product, product_id)
+
+
+async def get_product(session: AsyncSession, product_id: int) -> Product:
+    """The product with this id; raises ProductNotFound."""
+    product = await find_product(session, product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    return product
+
+
+async def find_product_by_sku(session: AsyncSession, sku: str) -> Product | None:
+    """The product with this sku, or None."""
+    return await session.scalar(select(Product).where(Product.sku == sku))
+
+
+async def list_products(
+    session: AsyncSession, *, filters: ProductFilters, offset: int, limit: int
+) -> tuple[Sequence[Product], int]:
+    """One page of matching products in the requested order, and the total count."""
+    conditions = _conditions(filters)
+    total = await session.scalar(select(func.count()).select_from(Product).where(*conditions))
+    query = _ordered(select(Product).where(*conditions), filters).offset(offset).limit(limit)
+    products = await session.scalars(query)
+    return products.all(), int(total or 0)
+
+
+async def list_products_after(
+    session: AsyncSession,
+    *,
+    filters: ProductFilters,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> Sequence[Product]:
+    """Up to `limit` matching products that follow `after` = (sort value, id) (keyset page)."""
+    query = select(Product).where(*_conditions(filters))
+    if after is not None:
+        column = SORT_COLUMNS[filters.sort_key]
+        value, after_id = after
+        if filters.sort_key == "id":
+            query = query.where(
+                Product.id < after_id if filters.descending else Product.id > after_id
+            )
+        elif filters.descending:
+            query = query.where(or_(column < value, and_(column == value, Product.id < after_id)))
+        else:
+            query = query.where(or_(column > value, and_(column == value, Product.id > after_id)))
+    products = await session.scalars(_ordered(query, filters).limit(limit))
+    return products.all()
+
+
+async def create_product(session: AsyncSession, *, owner_id: int, data: ProductCreate) -> Product:
+    """A new product owned by `owner_id`; raises SkuTaken."""
+    if await find_product_by_sku(session, data.sku) is not None:
+        raise SkuTaken()
+    product = Product(
+        name=data.name,
+        sku=data.sku,
+        price_cents=data.price_cents,
+        description=data.description,
+        owner_id=owner_id,
+    )
+    session.add(product)
+    await _flush_unique(session)
+    return product
+
+
+async def update_product(
+    session: AsyncSession, product: Product, *, data: ProductReplace | ProductUpdate
+) -> Product:
+    """Apply the given fields (all of them for a replacement); raises SkuTaken."""
+    fields = data.model_dump(exclude_unset=not isinstance(data, ProductReplace))
+    sku = fields.get("sku")
+    if sku is not None and sku != product.sku and await find_product_by_sku(session, sku):
+        raise SkuTaken()
+    for name, value in fields.items():
+        setattr(product, name, value)
+    await _flush_unique(session)
+    return product
+
+
+async def delete_product(session: AsyncSession, product: Product) -> None:
+    """Delete the product."""
+    await session.delete(product)
+    await session.flush()
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    # The pre-check leaves a race with a concurrent insert; the constraint decides it.
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            raise SkuTaken() from None
+        raise
+
+
+def _conditions(filters: ProductFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.q:
+        # lower() on both sides: case-insensitive on SQLite and PostgreSQL alike;
+        # autoescape makes % and _ in `q` match themselves.
+        conditions.append(func.lower(Product.name).contains(filters.q.lower(), autoescape=True))
+    if filters.min_price is not None:
+        conditions.append(Product.price_cents >= filters.min_price)
+    if filters.max_price is not None:
+        conditions.append(Product.price_cents <= filters.max_price)
+    return conditions
+
+
+def _ordered(query: Select[Product], filters: ProductFilters) -> Select[Product]:
+    columns = [SORT_COLUMNS[filters.sort_key]]
+    if filters.sort_key != "id":
+        columns.append(Product.id)  # ties broken by id, in the same direction
+    if filters.descending:
+        return query.order_by(*(column.desc() for column in columns))
+    return query.order_by(*(column.asc() for column in columns))
