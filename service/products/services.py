@@ -82,6 +82,11 @@ async def list_products_after(
     return products.all()
 
 
+async def product_ids_of(session: AsyncSession, *, owner_id: int) -> list[int]:
+    """The ids of every product the user owns."""
+    return list(await session.scalars(select(Product.id).where(Product.owner_id == owner_id)))
+
+
 async def create_product(session: AsyncSession, *, owner_id: int, data: ProductCreate) -> Product:
     """A new product owned by `owner_id`; raises SkuTaken."""
     if await find_product_by_sku(session, data.sku) is not None:

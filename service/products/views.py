@@ -21,7 +21,7 @@ from service.common.schemas import ErrorBody
 from service.common.views import register_class_view
 from service.errors import ValidationError
 from service.extensions import db
-from service.products import services
+from service.products import caching, services
 from service.products.exceptions import NotYourProduct
 from service.products.models import Product
 from service.products.schemas import (
@@ -49,11 +49,20 @@ class ProductAPI(MethodView):
         `q` matches part of the name in any case; `min_price`/`max_price` are inclusive
         cents; `sort` is `id`, `name`, `price_cents` or `created_at`, `-` for descending.
         """
-        products, total = await services.list_products(
-            db.session(), filters=query_args, offset=query_args.offset, limit=query_args.per_page
-        )
-        body = [ProductRead.model_validate(product) for product in products]
-        return body, 200, page_headers(query_args, total)
+
+        async def load() -> dict[str, Any]:
+            products, total = await services.list_products(
+                db.session(),
+                filters=query_args,
+                offset=query_args.offset,
+                limit=query_args.per_page,
+            )
+            items = [ProductRead.model_validate(p).model_dump(mode="json") for p in products]
+            return {"items": items, "total": total}
+
+        page = await caching.product_list_json("v1", query_args, load)
+        body = [ProductRead.model_validate(item) for item in page["items"]]
+        return body, 200, page_headers(query_args, page["total"])
 
     @auth_required
     @validate_request(ProductCreate)
@@ -64,6 +73,7 @@ class ProductAPI(MethodView):
     async def post(self, data: ProductCreate) -> tuple[ProductRead, int, Headers]:
         """Create a product owned by the caller."""
         product = await services.create_product(db.session(), owner_id=current_user.id, data=data)
+        caching.invalidate_after_commit(owner_ids=[product.owner_id])
         location = url_for(f"{request.blueprint}.products_get", id=product.id)
         return ProductRead.model_validate(product), 201, {"Location": location}
 
@@ -71,7 +81,7 @@ class ProductAPI(MethodView):
     @validate_response(ErrorBody, 404)
     async def get(self, id: int) -> ProductRead:
         """One product."""
-        return ProductRead.model_validate(await services.get_product(db.session(), id))
+        return ProductRead.model_validate(await caching.product_json(id))
 
     @auth_required
     @validate_request(ProductReplace)
@@ -108,6 +118,7 @@ class ProductAPI(MethodView):
         product = await services.get_product(session, id)
         ensure_owner_or_admin(product)
         await services.delete_product(session, product)
+        caching.invalidate_after_commit(product_ids=[id], owner_ids=[product.owner_id])
         return "", 204
 
 
@@ -122,6 +133,7 @@ async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> Prod
     product = await services.get_product(session, product_id)
     ensure_owner_or_admin(product)
     product = await services.update_product(session, product, data=data)
+    caching.invalidate_after_commit(product_ids=[product_id], owner_ids=[product.owner_id])
     return ProductRead.model_validate(product)
 
 
@@ -141,17 +153,20 @@ class ProductAPIv2(ProductAPI):
         after = None
         if query_args.cursor is not None:  # an empty cursor is no cursor we issued
             after = _decode_cursor(codec, query_args.cursor, query_args)
-        products = await services.list_products_after(
-            db.session(), filters=query_args, after=after, limit=query_args.limit + 1
-        )
-        page = products[: query_args.limit]
-        next_cursor = None
-        if len(products) > query_args.limit:
-            next_cursor = codec.encode(_position_of(page[-1], query_args))
-        return CursorPage[ProductRead](
-            data=[ProductRead.model_validate(product) for product in page],
-            next_cursor=next_cursor,
-        )
+
+        async def load() -> dict[str, Any]:
+            products = await services.list_products_after(
+                db.session(), filters=query_args, after=after, limit=query_args.limit + 1
+            )
+            page = products[: query_args.limit]
+            next_cursor = None
+            if len(products) > query_args.limit:
+                next_cursor = codec.encode(_position_of(page[-1], query_args))
+            data = [ProductRead.model_validate(p).model_dump(mode="json") for p in page]
+            return {"data": data, "next_cursor": next_cursor}
+
+        cached = await caching.product_list_json("v2", query_args, load)
+        return CursorPage[ProductRead].model_validate(cached)
 
 
 def _cursor_codec() -> CursorCodec:

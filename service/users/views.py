@@ -23,8 +23,10 @@ from service.common.pagination import (
 from service.common.schemas import ErrorBody
 from service.common.views import register_class_view
 from service.extensions import db
+from service.products import caching as product_caching
+from service.products import services as product_services
 from service.rate_limit import limit_group
-from service.users import services
+from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
@@ -82,7 +84,7 @@ class UserAPI(MethodView):
     async def get(self, id: int) -> UserRead:
         """One user (self or admin)."""
         ensure_self_or_admin(id)
-        return UserRead.model_validate(await services.get_user(db.session(), id))
+        return UserRead.model_validate(await caching.user_json(id))
 
     @auth_required
     @validate_request(UserUpdate)
@@ -112,7 +114,11 @@ class UserAPI(MethodView):
         """Delete a user and their products (self or admin)."""
         ensure_self_or_admin(id)
         session = db.session()
-        await services.delete_user(session, await services.get_user(session, id))
+        user = await services.get_user(session, id)
+        product_ids = await product_services.product_ids_of(session, owner_id=id)
+        await services.delete_user(session, user)
+        caching.invalidate_after_commit(id)
+        product_caching.invalidate_after_commit(product_ids=product_ids, owner_ids=[id])
         return "", 204
 
 
@@ -122,6 +128,7 @@ async def _update(user_id: int, data: UserUpdate) -> UserRead:
         ensure_admin()
     session = db.session()
     user = await services.update_user(session, await services.get_user(session, user_id), data=data)
+    caching.invalidate_after_commit(user_id)
     return UserRead.model_validate(user)
 
 
@@ -170,7 +177,7 @@ async def me() -> UserRead:
 async def user_stats(id: int) -> UserStats:
     """A user's product count and total value in cents (self or admin)."""
     ensure_self_or_admin(id)
-    return await services.user_stats(db.session(), id)
+    return UserStats.model_validate(await caching.stats_json(id))
 
 
 blueprint_v1 = Blueprint("users", __name__)
