@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -68,3 +69,63 @@ async def test_refresh_token_rotated_on_one_instance_is_reuse_on_the_other(
         assert (
             await client.post(f"{other.url}/api/v1/auth/refresh", headers=refresh)
         ).status_code == 401
+
+
+@pytest.fixture(name="limited_instances")
+async def _limited_instances(
+    postgres_backend: Backend, tmp_path: Path
+) -> AsyncIterator[list[Server]]:
+    settings = postgres_backend.settings(
+        **FAST_HASHING, RATE_LIMIT_ENABLED=True, RATE_LIMIT_LOGIN="5/minute"
+    )
+    async with running_servers(settings, 2, tmp_path) as servers:
+        yield servers
+    await reset_backend(postgres_backend)
+
+
+async def test_product_written_through_one_is_in_the_others_next_list_read(
+    instances: list[Server],
+) -> None:
+    one, other = instances
+    async with httpx.AsyncClient() as client:
+        await client.post(
+            f"{one.url}/api/v1/users/",
+            json={"email": "seller@example.com", "name": "Seller", "password": PASSWORD},
+        )
+        token = (
+            await client.post(
+                f"{one.url}/api/v1/auth/login",
+                json={"email": "seller@example.com", "password": PASSWORD},
+            )
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await client.get(f"{other.url}/api/v1/products/")).json() == []  # cached empty
+        created = await client.post(
+            f"{one.url}/api/v1/products/",
+            json={"name": "Lamp", "sku": "LAMP-1", "price_cents": 1200},
+            headers=auth,
+        )
+        assert created.status_code == 201
+        listed = (await client.get(f"{other.url}/api/v1/products/")).json()
+        assert [item["sku"] for item in listed] == ["LAMP-1"]
+        product_url = f"/api/v1/products/{created.json()['id']}"
+        assert (await client.get(f"{other.url}{product_url}")).json()["price_cents"] == 1200
+        await client.patch(f"{one.url}{product_url}", json={"price_cents": 1500}, headers=auth)
+        assert (await client.get(f"{other.url}{product_url}")).json()["price_cents"] == 1500
+
+
+async def test_concurrent_logins_over_two_instances_get_exactly_the_limit(
+    limited_instances: list[Server],
+) -> None:
+    one, other = limited_instances
+    body = {"email": "limit@example.com", "password": PASSWORD}
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{one.url}/api/v1/users/", json={**body, "name": "Limit"})
+
+        async def login(n: int) -> int:
+            server = (one, other)[n % 2]
+            return (await client.post(f"{server.url}/api/v1/auth/login", json=body)).status_code
+
+        statuses = await asyncio.gather(*(login(n) for n in range(20)))
+    assert statuses.count(200) == 5
+    assert statuses.count(429) == 15
