@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class RevocationStore:
@@ -54,7 +55,7 @@ class RedisRevocationStore(RevocationStore):
     def _redis(self) -> Redis:
         client = self._client()
         if client is None:
-            raise ConnectionError("Redis is not connected")
+            raise RedisConnectionError("Redis is not connected")
         return client
 
     async def revoke(self, kind: str, value: str, ttl: int) -> bool:

@@ -155,6 +155,11 @@ async def test_redis_stopped_mid_test_leaves_reads_and_writes_working(
         ready_response = await client.get("/ready")
         assert ready_response.status_code == 503
         assert (await ready_response.get_json())["checks"] == {"database": "ok", "redis": "error"}
+        me = await client.get("/api/v1/users/me", headers=bearer(token))
+        assert me.status_code == 200  # revocation check fails open; user checks still hold
+        logout = await client.post("/api/v1/auth/logout", headers=bearer(token))
+        assert logout.status_code == 503  # a revocation that cannot be recorded is refused
+        assert (await logout.get_json())["error"] == "SERVICE_UNAVAILABLE"
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
         assert "redis_errors_total" in metrics
         assert 'component="rate_limit"' in metrics
