@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+# ISO 8601 with an explicit offset (`2026-11-25T03:08:47.078271+00:00`), always UTC.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.astimezone(UTC).isoformat(), return_type=str),
+]
 
 
 class StrictBody(BaseModel):

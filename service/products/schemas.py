@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,7 +17,7 @@ from pydantic import (
 )
 
 from service.common.pagination import CursorQuery, PageQuery
-from service.common.schemas import StrictBody
+from service.common.schemas import StrictBody, Timestamp
 
 MAX_PRICE_CENTS = 1_000_000_000
 MAX_QUERY_INT = 2**31 - 1  # bound query numbers so they bind as the column's type
@@ -133,5 +132,5 @@ class ProductRead(BaseModel):
     price_cents: int
     description: str | None
     owner_id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp

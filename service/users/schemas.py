@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
@@ -15,7 +14,7 @@ from pydantic import (
 )
 
 from service.auth import passwords
-from service.common.schemas import StrictBody
+from service.common.schemas import StrictBody, Timestamp
 
 MAX_EMAIL_LENGTH = 254
 
@@ -78,8 +77,8 @@ class UserRead(BaseModel):
     email: str
     name: str
     is_admin: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class UserStats(BaseModel):
