@@ -122,6 +122,8 @@ def configure_logging(level: str, log_format: str) -> None:
     handler._service_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic narrates every step at INFO; the CLI prints its own one-line outcome.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 def init_request_hooks(app: Quart, metrics: Metrics) -> None:
