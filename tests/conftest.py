@@ -66,20 +66,23 @@ def _unreachable(what: str, error: BaseException) -> None:
     pytest.skip(f"{message}; start it to run the PostgreSQL + Redis half of the suite")
 
 
-async def _create_postgres_database(name: str) -> None:
+async def _as_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server's admin database."""
     connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(sql)
     finally:
         await connection.close()
 
 
-async def _drop_postgres_database(name: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+async def create_postgres_database(name: str) -> str:
+    """Create an empty database; returns its URL."""
+    await _as_admin(f'CREATE DATABASE "{name}"')
+    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_postgres_database(name: str) -> None:
+    await _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _delete_redis_keys(prefix: str) -> None:
@@ -109,7 +112,7 @@ async def sqlite_backend(tmp_path_factory: pytest.TempPathFactory, run_id: str) 
 async def postgres_backend(run_id: str) -> AsyncIterator[Backend]:
     name = f"service_test_{run_id}"
     try:
-        await _create_postgres_database(name)
+        url = await create_postgres_database(name)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         _unreachable("PostgreSQL at " + POSTGRES_ADMIN_URL, error)
     try:
@@ -117,14 +120,13 @@ async def postgres_backend(run_id: str) -> AsyncIterator[Backend]:
         await client.ping()
         await client.aclose()
     except Exception as error:  # noqa: BLE001
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
         _unreachable("Redis at " + REDIS_URL, error)
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    backend = Backend("postgres", f"{base}/{name}", REDIS_URL, f"test-{run_id}:")
+    backend = Backend("postgres", url, REDIS_URL, f"test-{run_id}:")
     await asyncio.to_thread(migrations.upgrade, backend.settings())
     yield backend
     await _delete_redis_keys(backend.redis_prefix)
-    await _drop_postgres_database(name)
+    await drop_postgres_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    POSTGRES_ADMIN_URL,
     TEST_SECRET,
     Backend,
-    _create_postgres_database,
-    _drop_postgres_database,
+    create_postgres_database,
+    drop_postgres_database,
 )
 
 SERVICE = Path(sys.executable).with_name("service")
@@ -61,11 +60,11 @@ def line_of(output: str, name: str) -> str:
 async def _postgres_url(postgres_backend: Backend) -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test, as a plain `postgresql://` URL."""
     name = f"service_cli_{uuid.uuid4().hex[:10]}"
-    await _create_postgres_database(name)
+    url = await create_postgres_database(name)
     try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield url
     finally:
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
 
 
 @pytest.fixture(name="sqlite_url")

@@ -19,11 +19,10 @@ from service import migrations
 from service.database import create_engine
 from service.models import Base
 from tests.conftest import (
-    POSTGRES_ADMIN_URL,
     TABLES,
     Backend,
-    _create_postgres_database,
-    _drop_postgres_database,
+    create_postgres_database,
+    drop_postgres_database,
 )
 
 
@@ -34,12 +33,11 @@ async def _fresh(backend: Backend, tmp_path: Path) -> AsyncIterator[Backend]:
         yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", None, "")
         return
     name = f"service_migrations_{uuid.uuid4().hex[:10]}"
-    await _create_postgres_database(name)
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    url = await create_postgres_database(name)
     try:
-        yield Backend("postgres", f"{base}/{name}", backend.redis_url, backend.redis_prefix)
+        yield Backend("postgres", url, backend.redis_url, backend.redis_prefix)
     finally:
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
 
 
 def _diff(connection: Connection) -> list[Any]:

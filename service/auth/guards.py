@@ -94,23 +94,22 @@ def _describe(error: BaseException) -> str:
     }.get(name, "The token is not valid")
 
 
-def auth_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Require a valid, unrevoked access token of an existing user (`current_user`)."""
+def _requires(
+    kind: Literal["access", "refresh"],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    def decorator(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @wraps(view)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            await authenticate(kind)
+            return await view(*args, **kwargs)
 
-    @wraps(view)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        await authenticate("access")
-        return await view(*args, **kwargs)
+        return security_scheme(BEARER)(wrapper)
 
-    return security_scheme(BEARER)(wrapper)
+    return decorator
 
 
-def refresh_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Require a valid refresh token of an existing user; rotation checks are the view's."""
+auth_required = _requires("access")
+"""Require a valid, unrevoked access token of an existing user (`current_user`)."""
 
-    @wraps(view)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        await authenticate("refresh")
-        return await view(*args, **kwargs)
-
-    return security_scheme(BEARER)(wrapper)
+refresh_required = _requires("refresh")
+"""Require a valid refresh token of an existing user; rotation checks are the view's."""

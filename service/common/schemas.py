@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 
 # ISO 8601 with an explicit offset (`2026-11-25T03:08:47.078271+00:00`), always UTC.
 Timestamp = Annotated[
@@ -18,6 +18,23 @@ class StrictBody(BaseModel):
     """A JSON request body: exact JSON types, unknown fields refused."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class PartialBody(StrictBody):
+    """A partial update: fields may be left out, but only those in `nullable` may be null."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        nulls = sorted(
+            name
+            for name in self.model_fields_set
+            if name not in self.nullable and getattr(self, name) is None
+        )
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may be left out but not null")
+        return self
 
 
 class ErrorBody(BaseModel):

@@ -13,11 +13,10 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from service.common.pagination import CursorQuery, PageQuery
-from service.common.schemas import StrictBody, Timestamp
+from service.common.schemas import PartialBody, StrictBody, Timestamp
 
 MAX_PRICE_CENTS = 1_000_000_000
 MAX_QUERY_INT = 2**31 - 1  # bound query numbers so they bind as the column's type
@@ -58,24 +57,15 @@ class ProductReplace(ProductCreate):
     """PUT: the whole product; a left-out description is cleared."""
 
 
-class ProductUpdate(StrictBody):
+class ProductUpdate(PartialBody):
     """PATCH: any of the fields; only `description` may be null (to clear it)."""
+
+    nullable = frozenset({"description"})
 
     name: ProductName | None = None
     sku: Sku | None = None
     price_cents: PriceCents | None = None
     description: Description | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> ProductUpdate:
-        nulls = [
-            name
-            for name in self.model_fields_set
-            if name != "description" and getattr(self, name) is None
-        ]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} may be left out but not null")
-        return self
 
 
 class ProductFilters(BaseModel):

@@ -10,11 +10,10 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     StringConstraints,
-    model_validator,
 )
 
 from service.auth import passwords
-from service.common.schemas import StrictBody, Timestamp
+from service.common.schemas import PartialBody, StrictBody, Timestamp
 
 MAX_EMAIL_LENGTH = 254
 
@@ -54,20 +53,13 @@ class UserImportHashed(StrictBody):
     is_admin: bool = False
 
 
-class UserUpdate(StrictBody):
+class UserUpdate(PartialBody):
     """Any of the fields; `is_admin` only by an admin. A new password revokes old tokens."""
 
     email: Email | None = None
     name: Name | None = None
     password: Password | None = None
     is_admin: bool | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> UserUpdate:
-        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} may be left out but not null")
-        return self
 
 
 class UserRead(BaseModel):
