@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -208,17 +206,15 @@ async def _existing_emails(session: AsyncSession, emails: list[str]) -> set[str]
 
 
 async def _hash_passwords(plain: list[str], progress: ProgressFactory) -> list[str]:
-    """argon2id hashes (each with its own salt) on a thread per core.
+    """argon2id hashes (each with its own salt) on the hashing pool's thread per core.
 
     argon2 releases the GIL while it works, so threads keep every core busy.
     """
     if not plain:
         return []
     loop = asyncio.get_running_loop()
-    with (
-        ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-        progress("Hashing passwords", len(plain)) as bar,
-    ):
+    pool = passwords.hashing_pool
+    with progress("Hashing passwords", len(plain)) as bar:
         futures = [loop.run_in_executor(pool, passwords.hash_password_sync, p) for p in plain]
         for future in futures:
             future.add_done_callback(lambda _: bar.update(1))
