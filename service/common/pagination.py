@@ -9,6 +9,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field
 from quart import request
 
+from service.common.schemas import QueryInt
 from service.errors import ValidationError
 
 T = TypeVar("T")
@@ -19,8 +20,8 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(default=1, ge=1, le=1_000_000)
-    per_page: int = Field(default=20, ge=1, le=100)
+    page: QueryInt = Field(default=1, ge=1, le=1_000_000)
+    per_page: QueryInt = Field(default=20, ge=1, le=100)
 
     @property
     def offset(self) -> int:
@@ -32,7 +33,7 @@ class CursorQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(default=20, ge=1, le=100)
+    limit: QueryInt = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=1000)
 
 

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
 
 # ISO 8601 with an explicit offset (`2026-11-25T03:08:47.078271+00:00`), always UTC.
 Timestamp = Annotated[
     datetime,
     PlainSerializer(lambda value: value.astimezone(UTC).isoformat(), return_type=str),
 ]
+
+
+_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,12}")
+
+
+def _plain_integer(value: Any) -> Any:
+    # Lax pydantic would take "12.0", "1_000" or " 12 " from a query string.
+    if isinstance(value, str) and not _PLAIN_INTEGER.fullmatch(value):
+        raise ValueError("must be a plain integer")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_plain_integer)]
+"""An integer query parameter: digits only (query strings arrive as text)."""
 
 
 class StrictBody(BaseModel):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,7 +14,7 @@ from pydantic import (
 )
 
 from service.common.pagination import CursorQuery, PageQuery
-from service.common.schemas import PartialBody, StrictBody, Timestamp
+from service.common.schemas import PartialBody, QueryInt, StrictBody, Timestamp
 
 MAX_PRICE_CENTS = 1_000_000_000
 MAX_QUERY_INT = 2**31 - 1  # bound query numbers so they bind as the column's type
@@ -31,17 +29,7 @@ Sort = Literal[
     "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
 ]
 
-_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,12}")
-
-
-def _plain_integer(value: Any) -> Any:
-    # Lax pydantic would take "12.0", "1_000" or " 12 " from a query string.
-    if isinstance(value, str) and not _PLAIN_INTEGER.fullmatch(value):
-        raise ValueError("must be a plain integer")
-    return value
-
-
-QueryPrice = Annotated[int, BeforeValidator(_plain_integer), Field(ge=0, le=MAX_QUERY_INT)]
+QueryPrice = Annotated[QueryInt, Field(ge=0, le=MAX_QUERY_INT)]
 
 
 class ProductCreate(StrictBody):

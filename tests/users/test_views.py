@@ -126,7 +126,9 @@ async def test_list_page_past_end_is_empty(client: Any, settings: Settings) -> N
     assert response.headers["X-Total-Count"] == "1"
 
 
-@pytest.mark.parametrize("query", ["per_page=0", "per_page=101", "page=0", "page=abc"])
+@pytest.mark.parametrize(
+    "query", ["per_page=0", "per_page=101", "page=0", "page=abc", "page=2.0", "page=1_0"]
+)
 async def test_list_bad_paging_is_validation_error(
     client: Any, settings: Settings, query: str
 ) -> None:
