@@ -41,6 +41,7 @@ def scratch_database() -> Iterator[str]:
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("REDIS_URL", None)  # the in-process default unless a benchmark passes one
     env.update(
         APP_ENV="testing",
         DATABASE_URL=database_url,
@@ -49,5 +50,4 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         **extra,
     )
-    env.pop("REDIS_URL", None)
     return env
