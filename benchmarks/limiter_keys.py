@@ -44,8 +44,10 @@ async def hit(url: str, prefix: str) -> None:
     await redis.aclose()
     without = sum(1 for ttl in ttls if ttl < 0)
     print(f"{CLIENTS} clients in {elapsed:.1f} s ({CLIENTS / elapsed:,.0f} req/s)")
-    print(f"limiter keys: {len(keys)}, without a TTL: {without}, "
-          f"longest TTL: {max(ttls, default=0) / 1000:.0f} s")
+    print(
+        f"limiter keys: {len(keys)}, without a TTL: {without}, "
+        f"longest TTL: {max(ttls, default=0) / 1000:.0f} s"
+    )
 
 
 def main() -> None:
@@ -53,13 +55,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, scratch_database() as database_url:
         port = free_port()
         env = service_env(
-            database_url, PORT=str(port), REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=prefix,
-            TRUSTED_PROXIES="127.0.0.1", RATE_LIMIT_DEFAULT="100/hour",
+            database_url,
+            PORT=str(port),
+            REDIS_URL=REDIS_URL,
+            REDIS_KEY_PREFIX=prefix,
+            TRUSTED_PROXIES="127.0.0.1",
+            RATE_LIMIT_DEFAULT="100/hour",
         )
-        subprocess.run([SERVICE, "init-db"], env=env, cwd=scratch, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = subprocess.Popen([SERVICE, "run"], env=env, cwd=scratch,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [SERVICE, "init-db"],
+            env=env,
+            cwd=scratch,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = subprocess.Popen(
+            [SERVICE, "run"],
+            env=env,
+            cwd=scratch,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             asyncio.run(hit(f"http://127.0.0.1:{port}", prefix))
         finally:
