@@ -7,13 +7,14 @@ from pathlib import Path
 import swagger_ui
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, current_app, send_from_directory
-from quart_schema import hide, validate_response
+from quart_schema import hide, tag_blueprint, validate_response
 
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse
 from service.rate_limit import rate_exempt
 
 blueprint = Blueprint("ops", __name__)
+tag_blueprint(blueprint, ["operations"])
 
 # Swagger UI 5 (the first to render OpenAPI 3.1), shipped in the swagger-ui-py wheel.
 SWAGGER_UI_STATIC = Path(swagger_ui.__file__).resolve().parent / "static"
