@@ -95,3 +95,19 @@ def test_users_routes_carry_users_limit_and_login_its_own(routes: Any) -> None:
         if rule.rule == "/api/v1/auth/login":
             assert "login" in labels
         assert "default" in labels or rule.rule in EXEMPT
+
+
+async def test_every_api_operation_documents_its_error_responses(openapi: dict[str, Any]) -> None:
+    for path, operations in openapi["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"429", "500", "503"} <= set(responses), (path, method)
+            if operation.get("security"):
+                assert "401" in responses, (path, method)
+            if "requestBody" in operation and method != "post" or path.endswith("/products/"):
+                assert "400" in responses, (path, method)
+            ref = responses["429"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref == "#/components/schemas/ErrorBody"
+    assert "ErrorBody" in openapi["components"]["schemas"]
