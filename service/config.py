@@ -161,6 +161,9 @@ class Settings(BaseSettings):
             "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=self.JWT_ACCESS_TOKEN_EXPIRES),
             "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=self.JWT_REFRESH_TOKEN_EXPIRES),
             "JWT_TOKEN_LOCATION": ("headers",),
+            # Tokens carry whole-second nbf/iat/exp: a few seconds' leeway absorbs clock
+            # skew between the instances that issue and the ones that check them.
+            "JWT_DECODE_LEEWAY": 5,
             "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
             "QUART_SCHEMA_CONVERSION_PREFERENCE": "pydantic",
         }
