@@ -73,6 +73,8 @@ async def test_limited_route_counts_down_then_answers_429(client: Any) -> None:
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert refused.headers["RateLimit-Limit"] == "3"
     assert refused.headers["X-Request-ID"]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'rate_limit_rejections_total{route="api_v1.products.products_list"} 1.0' in metrics
     # other clients and other routes have their own counters
     assert (await client.get("/api/v1/products/", **peer("198.51.100.2"))).status_code == 200
     assert (await client.get("/api/v1/products/1", **peer("198.51.100.1"))).status_code == 404
