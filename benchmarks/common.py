@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,19 @@ def scratch_database() -> Iterator[str]:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def running_server(env: dict[str, str], cwd: str) -> Iterator[None]:
+    """`service init-db`, then `service run` with this environment until the block ends."""
+    quiet = subprocess.DEVNULL
+    subprocess.run([SERVICE, "init-db"], env=env, cwd=cwd, check=True, stdout=quiet, stderr=quiet)
+    server = subprocess.Popen([SERVICE, "run"], env=env, cwd=cwd, stdout=quiet, stderr=quiet)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from benchmarks.common import SERVICE, scratch_database, service_env
+from benchmarks.common import running_server, scratch_database, service_env
 from tests.servers import free_port
 
 LOGINS = 50
@@ -78,26 +76,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, scratch_database() as database_url:
         port = free_port()
         env = service_env(database_url, PORT=str(port), RATE_LIMIT_ENABLED="false")
-        subprocess.run(
-            [SERVICE, "init-db"],
-            env=env,
-            cwd=scratch,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = subprocess.Popen(
-            [SERVICE, "run"],
-            env=env,
-            cwd=Path(scratch),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with running_server(env, scratch):
             asyncio.run(measure(f"http://127.0.0.1:{port}"))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

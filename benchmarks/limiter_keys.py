@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -16,7 +15,7 @@ import uuid
 import httpx
 from redis.asyncio import Redis
 
-from benchmarks.common import SERVICE, scratch_database, service_env
+from benchmarks.common import running_server, scratch_database, service_env
 from benchmarks.health_under_login import wait_healthy
 from tests.servers import free_port
 
@@ -62,26 +61,8 @@ def main() -> None:
             TRUSTED_PROXIES="127.0.0.1",
             RATE_LIMIT_DEFAULT="100/hour",
         )
-        subprocess.run(
-            [SERVICE, "init-db"],
-            env=env,
-            cwd=scratch,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = subprocess.Popen(
-            [SERVICE, "run"],
-            env=env,
-            cwd=scratch,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with running_server(env, scratch):
             asyncio.run(hit(f"http://127.0.0.1:{port}", prefix))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,17 @@ from tests.factories import FAST_HASHING, PASSWORD
 from tests.servers import Server, running_servers
 
 
+async def signed_up_tokens(client: httpx.AsyncClient, server: Server, email: str) -> dict[str, str]:
+    """Sign up through `server` and log in; returns the token pair."""
+    body = {"email": email, "password": PASSWORD}
+    response = await client.post(f"{server.url}/api/v1/users/", json={**body, "name": "Client"})
+    assert response.status_code == 201
+    tokens: dict[str, str] = (
+        await client.post(f"{server.url}/api/v1/auth/login", json=body)
+    ).json()
+    return tokens
+
+
 @pytest.fixture(name="instances")
 async def _instances(postgres_backend: Backend, tmp_path: Path) -> AsyncIterator[list[Server]]:
     settings = postgres_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
@@ -52,16 +63,7 @@ async def test_refresh_token_rotated_on_one_instance_is_reuse_on_the_other(
 ) -> None:
     one, other = instances
     async with httpx.AsyncClient() as client:
-        await client.post(
-            f"{one.url}/api/v1/users/",
-            json={"email": "rot@example.com", "name": "Rot", "password": PASSWORD},
-        )
-        tokens = (
-            await client.post(
-                f"{one.url}/api/v1/auth/login",
-                json={"email": "rot@example.com", "password": PASSWORD},
-            )
-        ).json()
+        tokens = await signed_up_tokens(client, one, "rot@example.com")
         refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
         assert (
             await client.post(f"{one.url}/api/v1/auth/refresh", headers=refresh)
@@ -88,16 +90,7 @@ async def test_product_written_through_one_is_in_the_others_next_list_read(
 ) -> None:
     one, other = instances
     async with httpx.AsyncClient() as client:
-        await client.post(
-            f"{one.url}/api/v1/users/",
-            json={"email": "seller@example.com", "name": "Seller", "password": PASSWORD},
-        )
-        token = (
-            await client.post(
-                f"{one.url}/api/v1/auth/login",
-                json={"email": "seller@example.com", "password": PASSWORD},
-            )
-        ).json()["access_token"]
+        token = (await signed_up_tokens(client, one, "seller@example.com"))["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         assert (await client.get(f"{other.url}/api/v1/products/")).json() == []  # cached empty
         created = await client.post(
