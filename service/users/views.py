@@ -22,6 +22,7 @@ from service.common.pagination import (
 )
 from service.common.schemas import ErrorBody
 from service.common.views import register_class_view
+from service.errors import ValidationError
 from service.extensions import db
 from service.products import caching as product_caching
 from service.products import services as product_services
@@ -144,9 +145,11 @@ class UserAPIv2(UserAPI):
         """List users by id (admin only), a page at a time by cursor."""
         ensure_admin()
         codec = _cursor_codec()
-        after = codec.decode(query_args.cursor).get("id") if query_args.cursor else None
-        if after is not None and not isinstance(after, int):
-            after = None
+        after = None
+        if query_args.cursor is not None:  # an empty cursor is no cursor we issued
+            after = codec.decode(query_args.cursor).get("id")
+            if not isinstance(after, int) or isinstance(after, bool):
+                raise ValidationError.for_fields({"cursor": ["Malformed cursor"]})
         users = await services.list_users_after(
             db.session(), after_id=after, limit=query_args.limit + 1
         )
