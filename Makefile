@@ -38,6 +38,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.import_users
 	$(BIN)/python -m benchmarks.health_under_login
+	$(BIN)/python -m benchmarks.limiter_keys
 
 container-test:
 	bash scripts/container-test.sh
