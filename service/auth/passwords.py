@@ -64,7 +64,12 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 async def verify_dummy(password: str) -> None:
     """Spend the time of a real verification, so unknown emails cannot be told apart."""
-    await _off_loop(_verify, _dummy_hash(), password)
+    await _off_loop(_verify_dummy, password)
+
+
+def _verify_dummy(password: str) -> bool:
+    # In the worker thread: the first call also makes the dummy hash.
+    return _verify(_dummy_hash(), password)
 
 
 def needs_rehash(password_hash: str) -> bool:
