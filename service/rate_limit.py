@@ -28,6 +28,7 @@ from quart_rate_limiter import (
     rate_limit,
 )
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from service.config import IPNetwork, Settings, parse_limits
@@ -150,15 +151,20 @@ class RedisGCRAStore(GCRAStore):
 
     def __init__(self, client: Callable[[], Redis | None]) -> None:
         self._client = client
+        self._script: AsyncScript | None = None
 
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
         client = self._client()
         if client is None:
             raise RedisError("Redis is not connected")
+        # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
+        script = self._script
+        if script is None or script.registered_client is not client:
+            script = self._script = client.register_script(_GCRA_SCRIPT)
         arguments: list[float] = []
         for limit in limits:
             arguments.extend((limit.period.total_seconds(), limit.inverse))
-        reply: list[Any] = await client.eval(_GCRA_SCRIPT, len(keys), *keys, *arguments)
+        reply: list[Any] = await script(keys=list(keys), args=arguments)
         if int(reply[0]) == 1:
             return HitResult(True, [float(value) for value in reply[1:]])
         index = int(reply[1]) - 1
