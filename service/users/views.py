@@ -93,19 +93,18 @@ class UserAPI(MethodView):
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
-    async def put(self, id: int, data: UserUpdate) -> UserRead:
-        """Update a user (self or admin); `is_admin` only by an admin."""
-        return await _update(id, data)
-
-    @auth_required
-    @validate_request(UserUpdate)
-    @validate_response(UserRead)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 404)
-    @validate_response(ErrorBody, 409)
     async def patch(self, id: int, data: UserUpdate) -> UserRead:
-        """Update some fields of a user (self or admin); `is_admin` only by an admin."""
-        return await _update(id, data)
+        """Update any of name, email, password (self or admin); `is_admin` only by an admin."""
+        ensure_self_or_admin(id)
+        if data.is_admin is not None:
+            ensure_admin()
+        session = db.session()
+        user = await services.update_user(session, await services.get_user(session, id), data=data)
+        caching.invalidate_after_commit(id)
+        return UserRead.model_validate(user)
+
+    # The contract gives PUT the same meaning: any of the fields.
+    put = patch
 
     @auth_required
     @document_response(NoContent, 204)
@@ -121,16 +120,6 @@ class UserAPI(MethodView):
         caching.invalidate_after_commit(id)
         product_caching.invalidate_after_commit(product_ids=product_ids, owner_ids=[id])
         return "", 204
-
-
-async def _update(user_id: int, data: UserUpdate) -> UserRead:
-    ensure_self_or_admin(user_id)
-    if data.is_admin is not None:
-        ensure_admin()
-    session = db.session()
-    user = await services.update_user(session, await services.get_user(session, user_id), data=data)
-    caching.invalidate_after_commit(user_id)
-    return UserRead.model_validate(user)
 
 
 class UserAPIv2(UserAPI):
