@@ -23,9 +23,7 @@ from quart_rate_limiter import (
     RateLimit,
     RateLimiter,
     RateLimitExceeded,
-    limit_blueprint,
     rate_exempt,
-    rate_limit,
 )
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -39,11 +37,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ServiceRateLimiter",
     "client_address",
-    "limit_blueprint",
     "limit_group",
     "limits_from_setting",
     "rate_exempt",
-    "rate_limit",
 ]
 
 LIMIT_GROUP_ATTRIBUTE = "_service_limit_groups"
@@ -109,12 +105,6 @@ class GCRAStore:
 
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
         raise NotImplementedError
-
-    async def before_serving(self) -> None:
-        return None
-
-    async def after_serving(self) -> None:
-        return None
 
 
 class MemoryGCRAStore(GCRAStore):
@@ -233,12 +223,6 @@ class ServiceRateLimiter(RateLimiter):
         self.prefix = settings.REDIS_KEY_PREFIX
         self.gcra_store = RedisGCRAStore(redis) if settings.REDIS_URL else MemoryGCRAStore()
         self.init_app(app, enabled=settings.RATE_LIMIT_ENABLED)
-
-    async def _before_serving(self) -> None:
-        await self.gcra_store.before_serving()
-
-    async def _after_serving(self) -> None:
-        await self.gcra_store.after_serving()
 
     def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
         """Every (label, limit) that applies to an endpoint, or None when it is exempt.

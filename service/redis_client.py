@@ -16,11 +16,8 @@ class RedisClient:
 
     def __init__(self) -> None:
         self.client: Redis | None = None
-        self.prefix = ""
 
     def init_app(self, app: Quart, settings: Settings) -> None:
-        self.prefix = settings.REDIS_KEY_PREFIX
-
         async def connect() -> None:
             if settings.REDIS_URL:
                 self.client = Redis.from_url(
@@ -41,10 +38,6 @@ class RedisClient:
     @property
     def enabled(self) -> bool:
         return self.client is not None
-
-    def key(self, *parts: str | int) -> str:
-        """A namespaced key, so several deployments (or test runs) can share one Redis."""
-        return self.prefix + ":".join(str(part) for part in parts)
 
     async def ping(self) -> None:
         if self.client is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -51,23 +51,26 @@ def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 
-async def schema_diff(backend: Backend) -> list[Any]:
-    """What autogenerate would change to make the database match the models."""
+T = TypeVar("T")
+
+
+async def inspect_with(backend: Backend, look: Callable[[Connection], T]) -> T:
+    """Run a synchronous inspection on a short-lived connection to the backend."""
     engine = create_engine(backend.settings())
     try:
         async with engine.connect() as connection:
-            return await connection.run_sync(_diff)
+            return await connection.run_sync(look)
     finally:
         await engine.dispose()
+
+
+async def schema_diff(backend: Backend) -> list[Any]:
+    """What autogenerate would change to make the database match the models."""
+    return await inspect_with(backend, _diff)
 
 
 async def table_names(backend: Backend) -> set[str]:
-    engine = create_engine(backend.settings())
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_tables)
-    finally:
-        await engine.dispose()
+    return await inspect_with(backend, _tables)
 
 
 async def revision_of(backend: Backend) -> str | None:
