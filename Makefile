@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint fmt typecheck migrate lock bench container-test clean
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint fmt typecheck migrate lock bench container-test clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,41 +17,42 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded SQLite unless DATABASE_URL is set)
 	$(BIN)/service init-db
 	$(BIN)/service run
 
-test: lint typecheck
+test: lint typecheck ## ruff, mypy, then every test on SQLite and on PostgreSQL + Redis
 	$(BIN)/pytest
 
-lint: $(STAMP)
+test-fast: $(STAMP) ## the tests on the embedded backend only, no lint (quick feedback)
+	$(BIN)/pytest -q -k "not postgres"
+
+lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-fmt: $(STAMP)
+fmt: $(STAMP) ## format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-migrate: $(STAMP)
+migrate: $(STAMP) ## bring the database to the newest migration
 	$(BIN)/service init-db
 
-# Figures, not pass/fail: import throughput and event-loop latency under hashing load.
-bench: $(STAMP)
+bench: $(STAMP) ## print figures: import speed, latency under login load, limiter keys
 	$(BIN)/python -m benchmarks.import_users
 	$(BIN)/python -m benchmarks.health_under_login
 	$(BIN)/python -m benchmarks.limiter_keys
 
-container-test:
+container-test: ## build the image and run the compose stack with podman
 	bash scripts/container-test.sh
 
-# Re-pin every dependency (needs network): runtime lock for the image, dev lock for make.
-lock:
+lock: ## re-pin every dependency (needs the package index)
 	$(PYTHON) -m venv /tmp/uv-lock && /tmp/uv-lock/bin/pip install --quiet uv
 	/tmp/uv-lock/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
 	/tmp/uv-lock/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
-clean:
+clean: ## remove the virtual environment, caches and the embedded database
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
