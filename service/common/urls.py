@@ -17,6 +17,7 @@ def public_url(target: str) -> str:
     forged Host cannot reach a client (or a shared cache) through a header we send.
     """
     parts = urlsplit(target)
-    relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    # One leading slash: `//host/...` would be a scheme-relative URL naming another host.
+    relative = urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
     settings: Settings = current_app.extensions["settings"]
     return f"{settings.PUBLIC_URL}{relative}" if settings.PUBLIC_URL else relative
