@@ -11,7 +11,7 @@ import traceback
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from quart import Quart, Response, current_app, g, has_request_context, request
@@ -160,6 +160,10 @@ def format_exception_safely(error: BaseException) -> str:
             parts.extend(traceback.format_tb(current.__traceback__))
         summary = "".join(traceback.format_exception_only(type(current), current))
         parts.append(safe_text(summary.rstrip("\n")) + "\n")
+        if isinstance(current, BaseExceptionGroup):
+            for number, member in enumerate(current.exceptions, 1):
+                parts.append(f"\n[{number} of {len(current.exceptions)} in the group]\n")
+                walk(member)
 
     walk(error)
     return "".join(parts).rstrip("\n")
@@ -214,17 +218,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def make_log_handler(stream: TextIO, log_format: str) -> logging.Handler:
-    """A handler writing the service's log lines (request id, safe text) to `stream`."""
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(_RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
-    return handler
-
-
 def configure_logging(level: str, log_format: str) -> None:
     """Route every logger to stderr in the chosen format, with the request id attached."""
-    handler = make_log_handler(sys.stderr, log_format)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_service_handler", False):
