@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from quart import Quart
+from quart.wrappers import BaseRequestWebsocket
 from quart_cors import cors
+from werkzeug.routing import RequestRedirect
 
 from service.auth import passwords
 from service.common.converters import IdConverter
 from service.common.requests import init_json_guard
+from service.common.urls import public_url
 from service.config import Settings, get_settings
 from service.errors import register_error_handlers
 from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
@@ -30,6 +33,15 @@ class ServiceApp(Quart):
         result = await super().dispatch_request(request_context)
         await db.commit_request()
         return result
+
+    def raise_routing_exception(self, request: BaseRequestWebsocket) -> NoReturn:
+        # Werkzeug builds the trailing-slash redirect as an absolute URL from the Host
+        # header; a shared cache would keep serving a forged Host back. Every such redirect
+        # passes here, so this one place makes it relative (or PUBLIC_URL-based).
+        error = request.routing_exception
+        if isinstance(error, RequestRedirect):
+            raise RequestRedirect(public_url(error.new_url)) from None
+        super().raise_routing_exception(request)
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:

@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
     PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
     CACHE_TTL: int = Field(default=60, ge=1)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=20.0, ge=0)
+    # Where clients reach the service (behind a proxy); absolute Link/Location use it.
+    # Unset, they are relative: the request's Host header is never trusted for them.
+    PUBLIC_URL: str | None = None
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
@@ -103,6 +107,27 @@ class Settings(BaseSettings):
         for item in _split(value):
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @field_validator("PUBLIC_URL")
+    @classmethod
+    def _plain_http_base(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or "?" in value
+            or "#" in value
+        ):
+            raise ValueError(
+                "must be an http(s) URL without credentials, query or fragment, "
+                "e.g. https://api.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -61,7 +61,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine for the configured database, with pool settings for servers."""
     url = settings.database_url
-    options: dict[str, Any] = {"echo": settings.DATABASE_ECHO}
+    # Parameters (password hashes, emails, tokens' ids) never reach an exception text or
+    # the echo log: errors and DATABASE_ECHO show the statement with placeholders only.
+    options: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "hide_parameters": True}
     if url.startswith("sqlite"):
         _ensure_sqlite_directory(url)
         engine = create_async_engine(url, **options)

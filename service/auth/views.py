@@ -25,23 +25,26 @@ from service.rate_limit import limit_group
 
 blueprint = Blueprint("auth", __name__)
 
+# RFC 6749 section 5.1: responses carrying tokens must not be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
 
 @blueprint.post("/login")
 @limit_group("login")
 @validate_request(LoginRequest)
 @validate_response(TokenPair)
 @validate_response(ErrorBody, 401)
-async def login(data: LoginRequest) -> dict[str, Any]:
+async def login(data: LoginRequest) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Exchange email and password for an access and a refresh token."""
     user = await authenticate_user(db.session(), email=data.email, password=data.password)
-    return tokens.issue(user)
+    return tokens.issue(user), 200, NO_STORE
 
 
 @blueprint.post("/refresh")
 @refresh_required
 @validate_response(TokenPair)
 @validate_response(ErrorBody, 401)
-async def refresh() -> dict[str, Any]:
+async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Trade a refresh token for a new pair; the used one is revoked.
 
     A refresh token presented twice was stolen or replayed: every token of its login is
@@ -51,7 +54,7 @@ async def refresh() -> dict[str, Any]:
     if await tokens.is_revoked(claims) or not await tokens.revoke(claims):
         await tokens.revoke_family(claims)
         raise RefreshTokenReused()
-    return tokens.issue(current_user, family=family_of(claims))
+    return tokens.issue(current_user, family=family_of(claims)), 200, NO_STORE
 
 
 @blueprint.post("/logout")

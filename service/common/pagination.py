@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import request
 
 from service.common.schemas import QueryInt
+from service.common.urls import public_url
 from service.errors import ValidationError
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ def page_headers(query: PageQuery, total: int) -> dict[str, str]:
 def _page_url(page: int, per_page: int) -> str:
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k not in {"page", "per_page"}}
     args.update(page=page, per_page=per_page)
-    return f"{request.base_url}?{urlencode(args)}"
+    return public_url(f"{request.root_path}{request.path}?{urlencode(args)}")
 
 
 class CursorCodec:

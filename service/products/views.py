@@ -18,6 +18,7 @@ from service.auth.guards import auth_required, current_user
 from service.common.openapi import NoContent
 from service.common.pagination import CursorCodec, CursorPage, page_headers
 from service.common.schemas import ErrorBody
+from service.common.urls import public_url
 from service.common.views import register_class_view
 from service.errors import ValidationError
 from service.extensions import db
@@ -74,7 +75,7 @@ class ProductAPI(MethodView):
         """Create a product owned by the caller."""
         product = await services.create_product(db.session(), owner_id=current_user.id, data=data)
         caching.invalidate_after_commit(owner_ids=[product.owner_id])
-        location = url_for(f"{request.blueprint}.products_get", id=product.id)
+        location = public_url(url_for(f"{request.blueprint}.products_get", id=product.id))
         return ProductRead.model_validate(product), 201, {"Location": location}
 
     @validate_response(ProductRead)

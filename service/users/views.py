@@ -21,6 +21,7 @@ from service.common.pagination import (
     page_headers,
 )
 from service.common.schemas import ErrorBody
+from service.common.urls import public_url
 from service.common.views import register_class_view
 from service.errors import ValidationError
 from service.extensions import db
@@ -75,7 +76,7 @@ class UserAPI(MethodView):
             if not caller.is_admin:
                 raise AdminRequired()
         user = await services.create_user(db.session(), data=data)
-        location = url_for(f"{request.blueprint}.users_get", id=user.id)
+        location = public_url(url_for(f"{request.blueprint}.users_get", id=user.id))
         return UserRead.model_validate(user), 201, {"Location": location}
 
     @auth_required

@@ -1,0 +1,23 @@
+"""URLs the service hands out (`Link`, `Location`), never built from the Host header."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from quart import current_app
+
+from service.config import Settings
+
+
+def public_url(target: str) -> str:
+    """`target` as a relative reference, or under `PUBLIC_URL` when it is set.
+
+    `target` may be a path (`/api/v1/users/7?x=1`) or an absolute URL that Quart or Werkzeug
+    built from the request's Host header; either way only its path and query are kept, so a
+    forged Host cannot reach a client (or a shared cache) through a header we send.
+    """
+    parts = urlsplit(target)
+    # One leading slash: `//host/...` would be a scheme-relative URL naming another host.
+    relative = urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
+    settings: Settings = current_app.extensions["settings"]
+    return f"{settings.PUBLIC_URL}{relative}" if settings.PUBLIC_URL else relative
