@@ -123,12 +123,13 @@ JUNK = st.one_of(
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 CLAIM_NAMES = (*REQUIRED, "nbf", "user_claims")
-# Per claim: keep the real value, leave the claim out, or put junk in its place.
+# Per claim: mostly the real value, often left out, sometimes junk in its place; weighted
+# so that many sets lack only one or two claims, the sets a lax check would accept.
+CHOICE = st.sampled_from(["keep"] * 5 + ["drop"] * 3 + ["junk"] * 2).flatmap(
+    lambda choice: JUNK.map(lambda value: ("junk", value)) if choice == "junk" else st.just(choice)
+)
 CHOICES = st.fixed_dictionaries(
-    {
-        name: st.one_of(st.just("keep"), st.just("drop"), JUNK.map(lambda v: ("junk", v)))
-        for name in CLAIM_NAMES
-    },
+    dict.fromkeys(CLAIM_NAMES, CHOICE),
     optional={"extra": st.dictionaries(st.text(min_size=1, max_size=8), JUNK, max_size=3)},
 )
 
@@ -153,7 +154,7 @@ async def _real(client: Any) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     derandomize=True,  # the same examples every run: deterministic under any load
     database=None,
@@ -168,6 +169,9 @@ async def test_random_claim_sets_need_all_five_claims_and_never_5xx(
     status = await status_with(client, claims)
     assert status in {200, 401}
     if status == 200:
-        assert all(claims.get(name) == real[name] for name in REQUIRED), claims
+        # Any jti or times may pass (the key is right); never a missing claim, another
+        # user, or another kind of token.
+        assert all(name in claims for name in REQUIRED), claims
+        assert (claims["sub"], claims["type"]) == (real["sub"], "access"), claims
     if all(choices[name] == "keep" for name in CLAIM_NAMES) and not choices.get("extra"):
         assert status == 200
