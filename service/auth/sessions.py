@@ -113,10 +113,7 @@ async def rotate_refresh(
         .values(refresh_jti=new_jti, expires_at=expires_at, last_used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if cast(CursorResult[Any], result).rowcount != 1:
-        return False
-    login.refresh_jti, login.expires_at, login.last_used_at = new_jti, expires_at, now
-    return True
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def end_sessions(
