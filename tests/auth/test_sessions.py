@@ -280,6 +280,20 @@ async def test_expired_login_refuses_its_tokens_and_next_login_purges_it(
     assert len(await list_sessions(client, fresh["access_token"])) == 1
 
 
+async def test_long_user_agent_is_kept_to_255_characters(client: Any) -> None:
+    user = await sign_up(client)
+    tokens = await login_with_agent(client, user["email"], "a" * 300)
+    [session] = await list_sessions(client, tokens["access_token"])
+    assert session["user_agent"] == "a" * 255
+
+
+async def test_login_without_user_agent_lists_null(client: Any) -> None:
+    user = await sign_up(client)
+    tokens = await login_with_agent(client, user["email"], "")
+    [session] = await list_sessions(client, tokens["access_token"])
+    assert session["user_agent"] is None
+
+
 def test_session_ids_are_opaque_random_strings() -> None:
     from service.auth.sessions import new_session_id
 
