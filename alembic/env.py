@@ -51,8 +51,17 @@ async def run_migrations_online() -> None:
     engine = create_engine(_settings())
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # SQLite rebuilds a table to alter it (batch mode); with foreign keys on,
+                # dropping the old copy of a parent cascades into its children. The
+                # pragma only takes effect outside a transaction: first, before any DML.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.run_sync(_run)
             await connection.commit()
+            if connection.dialect.name == "sqlite":
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"migration left dangling foreign keys: {broken[:5]}")
     finally:
         await engine.dispose()
 

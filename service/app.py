@@ -13,7 +13,7 @@ from service.auth import passwords
 from service.common.converters import IdConverter
 from service.common.requests import init_json_guard
 from service.common.urls import public_url
-from service.config import Settings, get_settings
+from service.config import Settings, get_settings, with_instance_secrets
 from service.errors import register_error_handlers
 from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
 from service.observability import Metrics, configure_logging, init_request_hooks
@@ -46,7 +46,7 @@ class ServiceApp(Quart):
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     """Build the app: settings -> config, hooks, extensions, blueprints, errors, CLI."""
-    settings = settings or get_settings()
+    settings = with_instance_secrets(settings or get_settings())
     configure_logging(settings.LOG_LEVEL, settings.log_format)
 
     app = ServiceApp(__name__)
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     redis.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
-    tokens.init_app(app, settings, redis=lambda: redis.client)
+    tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis.client)
     passwords.configure(
         time_cost=settings.PASSWORD_HASH_TIME_COST,
         memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,

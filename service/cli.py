@@ -10,6 +10,7 @@ from quart import Quart
 from quart.cli import QuartGroup, ScriptInfo, pass_script_info, routes_command
 
 from service import migrations
+from service.auth.cli import commands as auth_commands
 from service.common.cli import run_with_app, settings_of
 from service.config import get_settings
 from service.extensions import db
@@ -86,6 +87,7 @@ commands: list[click.Command] = [
     check_command,
     routes_command,
     *user_commands,
+    *auth_commands,
 ]
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import os
 import re
+import secrets
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The public placeholder earlier versions defaulted to: never used to sign anything.
 DEV_SECRET = "dev-secret-change-me"
 DEV_DATABASE_URL = "sqlite+aiosqlite:///var/service.db"
+# The instance folder (beside the development database): the generated development secret.
+INSTANCE_SECRET_FILE = Path("var") / "secret_key"
 MIN_SECRET_LENGTH = 32
+SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
@@ -58,8 +67,9 @@ class Settings(BaseSettings):
 
     APP_NAME: str = "Quart Service"
     APP_ENV: Literal["development", "testing", "production"] = "development"
-    SECRET_KEY: str = DEV_SECRET
-    JWT_SECRET_KEY: str = DEV_SECRET
+    # Unset: development generates a secret once into var/, testing a per-process one.
+    SECRET_KEY: str = ""
+    JWT_SECRET_KEY: str = ""
     DATABASE_URL: str | None = None
     DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
     DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
@@ -142,9 +152,9 @@ class Settings(BaseSettings):
         problems = []
         if not self.DATABASE_URL:
             problems.append("DATABASE_URL must be set in production")
-        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        for name in SECRET_NAMES:
             secret: str = getattr(self, name)
-            if secret == DEV_SECRET or len(secret) < MIN_SECRET_LENGTH:
+            if is_placeholder_secret(secret) or len(secret) < MIN_SECRET_LENGTH:
                 problems.append(
                     f"{name} must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
@@ -192,6 +202,51 @@ class Settings(BaseSettings):
             "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
             "QUART_SCHEMA_CONVERSION_PREFERENCE": "pydantic",
         }
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """Unset, or the public placeholder: not a secret anybody chose."""
+    return not value or value == DEV_SECRET
+
+
+def with_instance_secrets(settings: Settings, secret_file: Path = INSTANCE_SECRET_FILE) -> Settings:
+    """The settings with every unset secret filled in (development and testing only).
+
+    Development keeps one random secret in the instance folder, made on first use (mode
+    0600), so tokens survive restarts and every local process agrees; each secret is
+    derived from it under its own name. Testing gets a fresh random one per process.
+    Production never gets here with an unset secret: validation refuses it.
+    """
+    missing = [name for name in SECRET_NAMES if is_placeholder_secret(getattr(settings, name))]
+    if not missing or settings.APP_ENV == "production":
+        return settings
+    if settings.APP_ENV == "development":
+        base = _instance_secret(secret_file).encode()
+    else:
+        base = secrets.token_bytes(32)
+    derived = {name: hmac.new(base, name.encode(), hashlib.sha256).hexdigest() for name in missing}
+    return settings.model_copy(update=derived)
+
+
+def _instance_secret(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked into place: a process starting at the same moment
+        # sees either no file or the whole secret, and both then use the one that won.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    value = path.read_text().strip()
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{path} must hold a random secret of at least {MIN_SECRET_LENGTH} chars")
+    return value
 
 
 def _split(value: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Every domain's models in one import, for Alembic and the tests."""
 
+from service.auth.models import AuthSession
 from service.database import Base
 from service.products.models import Product
 from service.users.models import User
 
-__all__ = ["Base", "Product", "User"]
+__all__ = ["AuthSession", "Base", "Product", "User"]

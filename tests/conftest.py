@@ -31,7 +31,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-TABLES = ("products", "user_account")
+TABLES = ("auth_session", "products", "user_account")
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
@@ -145,6 +145,8 @@ async def reset_backend(backend: Backend) -> None:
         else:
             for table in TABLES:
                 await connection.execute(text(f"DELETE FROM {table}"))
+            # As RESTART IDENTITY does on PostgreSQL: ids start again at 1 (AUTOINCREMENT).
+            await connection.execute(text("DELETE FROM sqlite_sequence"))
     await engine.dispose()
     if backend.redis_url:
         await _delete_redis_keys(backend.redis_prefix)

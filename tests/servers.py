@@ -81,3 +81,65 @@ async def _wait_healthy(client: httpx.AsyncClient, server: Server) -> None:
             pass
         await asyncio.sleep(0.05)
     raise TimeoutError(f"server at {server.url} did not become healthy")
+
+
+@dataclass
+class RedisServer:
+    """A private `redis-server` (never the shared 6379) a test can stop and start again."""
+
+    port: int
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        """Start it empty (no persistence) and wait until it answers PING."""
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            for _ in range(200):
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                try:
+                    await client.ping()
+                    return
+                except (RedisError, OSError):
+                    await asyncio.sleep(0.05)
+            raise TimeoutError(f"redis-server on port {self.port} did not answer")
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        """Stop it; everything it held is gone."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        self.process = None
+
+
+@asynccontextmanager
+async def private_redis() -> AsyncIterator[RedisServer]:
+    """A running private Redis on a free port, stopped afterwards whatever happened."""
+    server = RedisServer(free_port())
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.config import DEV_SECRET, Settings, parse_limits
+from service.config import DEV_SECRET, Settings, parse_limits, with_instance_secrets
 
 SERVICE = Path(sys.executable).with_name("service")
 STRONG = "s" * 32
@@ -75,7 +75,7 @@ def test_production_with_several_problems_names_every_setting() -> None:
 def test_non_production_with_defaults_is_accepted(env: str) -> None:
     settings = Settings(**{"APP_ENV": env}, _env_file=None)
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
-    assert settings.SECRET_KEY == DEV_SECRET
+    assert settings.SECRET_KEY == settings.JWT_SECRET_KEY == ""  # filled in by the app
 
 
 @pytest.mark.parametrize(
@@ -205,3 +205,68 @@ def test_service_run_in_production_with_only_short_jwt_secret_names_it(tmp_path:
     assert result.returncode != 0
     assert "JWT_SECRET_KEY" in result.stderr
     assert "DATABASE_URL" in result.stderr
+
+
+# -- unset secrets: generated, never the public placeholder ------------------------------
+
+
+def test_development_without_secrets_makes_one_private_file_and_reuses_it(
+    tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "var" / "secret_key"
+    settings = Settings(APP_ENV="development", _env_file=None)
+    first = with_instance_secrets(settings, secret_file)
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert len(secret_file.read_text()) >= 32
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        value = getattr(first, name)
+        assert len(value) >= 32
+        assert value != DEV_SECRET
+        assert secret_file.read_text() not in value
+    assert first.SECRET_KEY != first.JWT_SECRET_KEY  # one secret per purpose
+    again = with_instance_secrets(settings, secret_file)
+    assert (again.SECRET_KEY, again.JWT_SECRET_KEY) == (first.SECRET_KEY, first.JWT_SECRET_KEY)
+
+
+def test_development_with_the_old_public_default_gets_a_generated_secret(tmp_path: Path) -> None:
+    settings = Settings(APP_ENV="development", JWT_SECRET_KEY=DEV_SECRET, _env_file=None)
+    resolved = with_instance_secrets(settings, tmp_path / "secret_key")
+    assert resolved.JWT_SECRET_KEY != DEV_SECRET
+
+
+def test_explicit_secrets_are_kept_and_no_file_is_written(tmp_path: Path) -> None:
+    settings = Settings(
+        APP_ENV="development", SECRET_KEY=STRONG, JWT_SECRET_KEY=STRONG, _env_file=None
+    )
+    assert with_instance_secrets(settings, tmp_path / "secret_key") == settings
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_testing_without_secrets_gets_random_ones_and_writes_nothing(tmp_path: Path) -> None:
+    settings = Settings(APP_ENV="testing", _env_file=None)
+    one = with_instance_secrets(settings, tmp_path / "secret_key")
+    two = with_instance_secrets(settings, tmp_path / "secret_key")
+    assert len(one.JWT_SECRET_KEY) >= 32
+    assert one.JWT_SECRET_KEY != two.JWT_SECRET_KEY
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_app_in_development_signs_with_the_instance_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    from service.app import create_app
+
+    app = create_app(Settings(APP_ENV="development", LOG_LEVEL="WARNING", _env_file=None))
+    assert (tmp_path / "var" / "secret_key").is_file()
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        assert app.config[name] not in {"", DEV_SECRET}
+    restarted = create_app(Settings(APP_ENV="development", LOG_LEVEL="WARNING", _env_file=None))
+    assert restarted.config["JWT_SECRET_KEY"] == app.config["JWT_SECRET_KEY"]
+
+
+def test_production_with_unset_secrets_is_refused_naming_them() -> None:
+    with pytest.raises(ValidationError) as caught:
+        production(SECRET_KEY="", JWT_SECRET_KEY="")
+    assert "JWT_SECRET_KEY" in str(caught.value)
+    assert re.search(r"(?<!JWT_)SECRET_KEY", str(caught.value))

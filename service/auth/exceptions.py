@@ -1,5 +1,9 @@
-from service.errors import Unauthorized
+from service.errors import NotFound, Unauthorized
 
 
 class RefreshTokenReused(Unauthorized):
     message = "This refresh token was already used; every token of its login is revoked"
+
+
+class SessionNotFound(NotFound):
+    message = "No such login of yours"

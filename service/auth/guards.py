@@ -1,9 +1,12 @@
 """`auth_required` / `refresh_required`: our async layer around quart-jwt-extended.
 
-The library verifies the signature, expiry and token type. Its user-loader and
-blocklist callbacks are synchronous (an async one is never awaited: every token looks
-revoked, or a deleted user gets through), so the revocation check and the user look-up
-happen here, awaited, after the library has accepted the token.
+The library verifies the signature, expiry and token type (and, through our decode-key
+loader, the strict claim shape: `tokens.parse_claims`). Its user-loader and blocklist
+callbacks are synchronous (an async one is never awaited: every token looks revoked, or a
+deleted user gets through), so the login and user checks happen here, awaited, after the
+library has accepted the token: the revocation cache first, then one query for the
+login row joined with its user. The row decides; a cache that cannot answer only means
+that query decides alone, never that the token is let through unchecked.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Literal, ParamSpec, TypeVar, cast
 
 from jwt.exceptions import PyJWTError
-from quart import g
+from quart import g, request
 from quart_jwt_extended import get_raw_jwt
 from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_jwt_extended.view_decorators import (
@@ -22,15 +25,14 @@ from quart_jwt_extended.view_decorators import (
     verify_jwt_refresh_token_in_request,
 )
 from quart_schema import security_scheme
-from redis.exceptions import RedisError
 from werkzeug.local import LocalProxy
 
-from service.auth.tokens import version_of
+from service.auth import sessions
+from service.auth.models import AuthSession
+from service.auth.tokens import InvalidClaims, TokenClaims, parse_claims
 from service.errors import Unauthorized
 from service.extensions import db, tokens
-from service.observability import current_metrics
 from service.users.models import User
-from service.users.services import find_user
 
 logger = logging.getLogger(__name__)
 
@@ -42,46 +44,53 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
 
 
-def current_claims() -> dict[str, Any]:
-    claims: dict[str, Any] = g.jwt_claims
+def current_claims() -> TokenClaims:
+    """The request token's claims."""
+    claims: TokenClaims = g.token_claims
     return claims
 
 
+def current_session() -> AuthSession:
+    """The login the request's token belongs to."""
+    login: AuthSession = g.auth_session
+    return login
+
+
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
-    """Check the request's bearer token of `kind` and load its user; 401 otherwise."""
+    """Check the request's bearer token of `kind`, its login and its user; 401 otherwise."""
     try:
         if kind == "access":
             await verify_jwt_in_request()
         else:
             await verify_jwt_refresh_token_in_request()
-        claims: dict[str, Any] = get_raw_jwt()
-    except (JWTExtendedException, PyJWTError) as error:
+        claims = parse_claims(get_raw_jwt())
+    except (JWTExtendedException, PyJWTError, InvalidClaims) as error:
         raise Unauthorized(_describe(error)) from None
-    try:
-        user_id = int(claims["sub"])
-    except (KeyError, TypeError, ValueError):
-        raise Unauthorized("The token names no user") from None
-    if kind == "access" and await _is_revoked(claims):
-        raise Unauthorized("The token has been revoked")
-    user = await find_user(db.session(), user_id)
-    if user is None:
-        raise Unauthorized("The token's user no longer exists")
-    if user.token_version != version_of(claims):
+    if await tokens.known_ended(claims.session_id):
+        raise Unauthorized("The token's login has ended")
+    session = db.session()
+    found = await sessions.find_session_with_user(session, claims.session_id)
+    # No row: never issued here, or its user was deleted (the rows go with the user).
+    if found is None or found[0].user_id != claims.user_id:
+        raise Unauthorized("The token's login does not exist")
+    login, user = found
+    if not sessions.is_live(login):
+        if login.revoked_at is not None:
+            await tokens.remember_ended([(login.id, login.expires_at)])
+        raise Unauthorized("The token's login has ended")
+    if user.token_version != claims.version:
         raise Unauthorized("The token was issued before the password changed")
+    if kind == "access":
+        await sessions.touch_session(session, login)
     g.current_user = user
-    g.jwt_claims = claims
+    g.token_claims = claims
+    g.auth_session = login
     return user
 
 
-async def _is_revoked(claims: dict[str, Any]) -> bool:
-    try:
-        return await tokens.is_revoked(claims)
-    except (RedisError, OSError, TimeoutError):
-        # Fail open for reads: the user and token-version checks still hold, and an
-        # outage of Redis must not log every client out.
-        logger.warning("revocation store unavailable; token accepted unchecked", exc_info=True)
-        current_metrics().redis_errors.labels("revocation").inc()
-        return False
+def user_agent() -> str | None:
+    """The request's User-Agent, for the login row."""
+    return request.headers.get("User-Agent")
 
 
 def _describe(error: BaseException) -> str:
@@ -109,7 +118,7 @@ def _requires(
 
 
 auth_required = _requires("access")
-"""Require a valid, unrevoked access token of an existing user (`current_user`)."""
+"""Require a valid access token of a live login of an existing user (`current_user`)."""
 
 refresh_required = _requires("refresh")
-"""Require a valid refresh token of an existing user; rotation checks are the view's."""
+"""Require a valid refresh token of a live login; rotation and reuse are the view's."""

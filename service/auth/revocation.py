@@ -1,6 +1,7 @@
-"""Revoked tokens: Redis (shared by every instance) or in-process on the embedded default.
+"""The cache of ended logins: Redis (shared by every instance) or in-process without it.
 
-Keys live exactly as long as the token they refuse could still be presented.
+Only a cache: the `auth_session` rows are the truth, so losing an entry loses nothing.
+Keys live exactly as long as the tokens they refuse could still be presented.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class RevocationStore:
-    """Token ids (`jti`) and token families (one per login) that are refused."""
+    """Values of a kind (`sid`: login ids) that are refused."""
 
     async def revoke(self, kind: str, value: str, ttl: int) -> bool:
         """Revoke; True when this call did it, False when it was already revoked."""

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from service.common.schemas import StrictBody
+from service.common.schemas import StrictBody, Timestamp
 
 
 class LoginRequest(StrictBody):
@@ -23,3 +23,14 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"]
     expires_in: int
+
+
+class SessionRead(BaseModel):
+    """One live login of the caller; `current` marks the one the request's token is of."""
+
+    id: str
+    created_at: Timestamp
+    last_used_at: Timestamp
+    expires_at: Timestamp
+    user_agent: str | None
+    current: bool

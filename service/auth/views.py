@@ -1,7 +1,12 @@
-"""`/api/v1/auth`: login, refresh (rotation with reuse detection) and logout."""
+"""`/api/v1/auth`: login, refresh (rotation with reuse detection), logout and sessions.
+
+Every login is an `auth_session` row; the views change it in the request's transaction,
+and tell the revocation cache only after that transaction has committed.
+"""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from jwt.exceptions import PyJWTError
@@ -11,11 +16,19 @@ from quart_jwt_extended import decode_token
 from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_schema import document_request, document_response, validate_request, validate_response
 
-from service.auth.exceptions import RefreshTokenReused
-from service.auth.guards import auth_required, current_claims, current_user, refresh_required
-from service.auth.schemas import LoginRequest, LogoutRequest, TokenPair
+from service.auth import sessions
+from service.auth.exceptions import RefreshTokenReused, SessionNotFound
+from service.auth.guards import (
+    auth_required,
+    current_claims,
+    current_session,
+    current_user,
+    refresh_required,
+    user_agent,
+)
+from service.auth.schemas import LoginRequest, LogoutRequest, SessionRead, TokenPair
 from service.auth.services import authenticate_user
-from service.auth.tokens import family_of
+from service.auth.tokens import SESSION_ID, InvalidClaims, TokenClaims, parse_claims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody
@@ -29,15 +42,33 @@ blueprint = Blueprint("auth", __name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def _remember_after_commit(ended: sessions.Ended) -> None:
+    if ended:
+        db.after_commit(partial(tokens.remember_ended, ended))
+
+
 @blueprint.post("/login")
 @limit_group("login")
 @validate_request(LoginRequest)
 @validate_response(TokenPair)
 @validate_response(ErrorBody, 401)
 async def login(data: LoginRequest) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Exchange email and password for an access and a refresh token."""
-    user = await authenticate_user(db.session(), email=data.email, password=data.password)
-    return tokens.issue(user), 200, NO_STORE
+    """Exchange email and password for an access and a refresh token (a new login)."""
+    session = db.session()
+    user = await authenticate_user(session, email=data.email, password=data.password)
+    # Opportunistic clean-up: this user's expired logins (`service purge-sessions` does all).
+    await sessions.purge_expired_sessions(session, user_id=user.id)
+    session_id = sessions.new_session_id()
+    issued = tokens.issue(user, session_id=session_id)
+    await sessions.start_session(
+        session,
+        user=user,
+        session_id=session_id,
+        refresh_jti=issued.refresh_jti,
+        expires_at=issued.refresh_expires_at,
+        user_agent=user_agent(),
+    )
+    return issued.body, 200, NO_STORE
 
 
 @blueprint.post("/refresh")
@@ -50,11 +81,23 @@ async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
     A refresh token presented twice was stolen or replayed: every token of its login is
     revoked.
     """
-    claims = current_claims()
-    if await tokens.is_revoked(claims) or not await tokens.revoke(claims):
-        await tokens.revoke_family(claims)
-        raise RefreshTokenReused()
-    return tokens.issue(current_user, family=family_of(claims)), 200, NO_STORE
+    session, login = db.session(), current_session()
+    issued = tokens.issue(current_user, session_id=login.id)
+    rotated = await sessions.rotate_refresh(
+        session,
+        login,
+        presented_jti=current_claims().jti,
+        new_jti=issued.refresh_jti,
+        expires_at=issued.refresh_expires_at,
+    )
+    if rotated:
+        return issued.body, 200, NO_STORE
+    _remember_after_commit(
+        await sessions.end_sessions(session, user_id=current_user.id, session_id=login.id)
+    )
+    # Returned, not raised: the revocation must commit with this answer.
+    error = RefreshTokenReused()
+    return error.to_dict(), error.status_code, error.headers
 
 
 @blueprint.post("/logout")
@@ -65,18 +108,19 @@ async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
 @validate_response(ErrorBody, 400)
 @validate_response(ErrorBody, 401)
 async def logout() -> tuple[str, int]:
-    """Revoke this access token's login, and the refresh token given in the body."""
+    """End this access token's login, and the login of the refresh token in the body."""
     refresh_claims = await _refresh_claims_from_body()
-    claims = current_claims()
-    await tokens.revoke(claims)
-    await tokens.revoke_family(claims)
-    if refresh_claims is not None:
-        await tokens.revoke(refresh_claims)
-        await tokens.revoke_family(refresh_claims)
+    session, user_id = db.session(), current_user.id
+    ended = await sessions.end_sessions(session, user_id=user_id, session_id=current_session().id)
+    if refresh_claims is not None and refresh_claims.session_id != current_session().id:
+        ended += await sessions.end_sessions(
+            session, user_id=user_id, session_id=refresh_claims.session_id
+        )
+    _remember_after_commit(ended)
     return "", 204
 
 
-async def _refresh_claims_from_body() -> dict[str, Any] | None:
+async def _refresh_claims_from_body() -> TokenClaims | None:
     if not await request.get_data():
         return None
     payload = await request.get_json()
@@ -87,11 +131,59 @@ async def _refresh_claims_from_body() -> dict[str, Any] | None:
     if body.refresh_token is None:
         return None
     try:
-        claims: dict[str, Any] = decode_token(body.refresh_token)
-    except (JWTExtendedException, PyJWTError):
-        claims = {}
-    if claims.get("type") != "refresh" or claims.get("sub") != str(current_user.id):
+        claims: TokenClaims | None = parse_claims(decode_token(body.refresh_token))
+    except (JWTExtendedException, PyJWTError, InvalidClaims):
+        claims = None
+    if claims is None or claims.kind != "refresh" or claims.user_id != current_user.id:
         raise ValidationError.for_fields(
             {"refresh_token": ["Not a valid refresh token of this user"]}
         )
     return claims
+
+
+@blueprint.get("/sessions/")
+@auth_required
+@validate_response(list[SessionRead])
+@validate_response(ErrorBody, 401)
+async def list_sessions() -> list[SessionRead]:
+    """The caller's live logins; `current` marks this token's."""
+    current = current_session().id
+    return [
+        SessionRead(
+            id=login.id,
+            created_at=login.created_at,
+            last_used_at=login.last_used_at,
+            expires_at=login.expires_at,
+            user_agent=login.user_agent,
+            current=login.id == current,
+        )
+        for login in await sessions.list_sessions(db.session(), user_id=current_user.id)
+    ]
+
+
+@blueprint.delete("/sessions/")
+@auth_required
+@document_response(NoContent, 204)
+@validate_response(ErrorBody, 401)
+async def end_all_sessions() -> tuple[str, int]:
+    """End every login of the caller, this one included."""
+    _remember_after_commit(await sessions.end_sessions(db.session(), user_id=current_user.id))
+    return "", 204
+
+
+@blueprint.delete("/sessions/<session_id>")
+@auth_required
+@document_response(NoContent, 204)
+@validate_response(ErrorBody, 401)
+@validate_response(ErrorBody, 404)
+async def end_session(session_id: str) -> tuple[str, int]:
+    """End one login of the caller: its tokens are refused from now on, everywhere."""
+    if not SESSION_ID.fullmatch(session_id):
+        raise SessionNotFound()
+    ended = await sessions.end_sessions(
+        db.session(), user_id=current_user.id, session_id=session_id
+    )
+    if not ended:
+        raise SessionNotFound()
+    _remember_after_commit(ended)
+    return "", 204

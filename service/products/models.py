@@ -15,6 +15,8 @@ class Product(Base):
         Index("ix_products_name_id", "name", "id"),
         Index("ix_products_price_cents_id", "price_cents", "id"),
         Index("ix_products_created_at_id", "created_at", "id"),
+        # Ids are never reused, on SQLite too.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,4 +1,4 @@
-from service.errors import DuplicateEntry, Forbidden, NotFound
+from service.errors import DuplicateEntry, Forbidden, NotFound, ValidationError
 
 
 class UserNotFound(NotFound):
@@ -16,3 +16,13 @@ class NotYourAccount(Forbidden):
 
 class AdminRequired(Forbidden):
     message = "Only an administrator may do this"
+
+
+class CurrentPasswordInvalid(ValidationError):
+    """A self-service password change without the right current password (ASVS 2.1.6)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "The current password is required to change it",
+            details={"fields": {"current_password": [reason]}},
+        )

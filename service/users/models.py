@@ -12,6 +12,8 @@ class User(Base):
     """An account; `user_account` because `user` is reserved in PostgreSQL."""
 
     __tablename__ = "user_account"
+    # AUTOINCREMENT: SQLite would otherwise hand a deleted user's id to the next sign-up.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

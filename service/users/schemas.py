@@ -54,11 +54,15 @@ class UserImportHashed(StrictBody):
 
 
 class UserUpdate(PartialBody):
-    """Any of the fields; `is_admin` only by an admin. A new password revokes old tokens."""
+    """Any of the fields; `is_admin` only by an admin. A new password revokes old tokens.
+
+    Users changing their own password also send `current_password`.
+    """
 
     email: Email | None = None
     name: Name | None = None
     password: Password | None = None
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     is_admin: bool | None = None
 
 

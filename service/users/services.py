@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
+from service.auth.sessions import end_sessions
 from service.errors import is_unique_violation
 from service.products.models import Product
-from service.users.exceptions import EmailTaken, UserNotFound
+from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User
 from service.users.schemas import UserCreate, UserStats, UserUpdate
 
@@ -68,8 +69,19 @@ async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
     return user
 
 
-async def update_user(session: AsyncSession, user: User, *, data: UserUpdate) -> User:
-    """Apply the given fields; a new password bumps the token version."""
+async def update_user(
+    session: AsyncSession, user: User, *, data: UserUpdate, by_self: bool = False
+) -> User:
+    """Apply the given fields; a new password ends every login of the user.
+
+    `by_self`: the user changes their own account, so a new password needs the current
+    one (a stolen token alone must not take the account over).
+    """
+    if data.password is not None and by_self:
+        if data.current_password is None:
+            raise CurrentPasswordInvalid("Required to change the password")
+        if not await passwords.verify_password(user.password_hash, data.current_password):
+            raise CurrentPasswordInvalid("Does not match the current password")
     if data.email is not None and data.email != user.email:
         if await find_user_by_email(session, data.email) is not None:
             raise EmailTaken()
@@ -81,6 +93,7 @@ async def update_user(session: AsyncSession, user: User, *, data: UserUpdate) ->
     if data.password is not None:
         user.password_hash = await passwords.hash_password(data.password)
         user.token_version += 1
+        await end_sessions(session, user_id=user.id)
     await _flush_unique(session)
     return user
 

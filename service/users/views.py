@@ -95,12 +95,16 @@ class UserAPI(MethodView):
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
     async def patch(self, id: int, data: UserUpdate) -> UserRead:
-        """Update any of name, email, password (self or admin); `is_admin` only by an admin."""
+        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+
+        Changing one's own password needs `current_password`; it ends every login.
+        """
         ensure_self_or_admin(id)
         if data.is_admin is not None:
             ensure_admin()
         session = db.session()
-        user = await services.update_user(session, await services.get_user(session, id), data=data)
+        user = await services.get_user(session, id)
+        user = await services.update_user(session, user, data=data, by_self=id == current_user.id)
         caching.invalidate_after_commit(id)
         return UserRead.model_validate(user)
 

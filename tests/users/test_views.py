@@ -242,7 +242,9 @@ async def test_password_change_revokes_earlier_tokens(client: Any, settings: Set
     user, token = await user_with_token(client, settings)
     refresh = (await log_in(client, user["email"]))["refresh_token"]
     response = await client.patch(
-        f"/api/v1/users/{user['id']}", json={"password": "a brand new one"}, headers=bearer(token)
+        f"/api/v1/users/{user['id']}",
+        json={"password": "a brand new one", "current_password": PASSWORD},
+        headers=bearer(token),
     )
     assert response.status_code == 200
     assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 401

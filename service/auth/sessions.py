@@ -1,0 +1,167 @@
+"""Login services: every login is a row; tokens live only as long as their row does.
+
+Ending a login sets `revoked_at` in the caller's transaction, so the revocation is as
+durable as the data. A user's rows go with the user (ON DELETE CASCADE), so a token of a
+deleted user names no login at all, whichever user later gets the same id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.models import AuthSession
+from service.database import utcnow
+from service.users.models import User
+
+# `last_used_at` is written at most this often per login, so reads stay reads.
+TOUCH_INTERVAL = timedelta(minutes=1)
+USER_AGENT_LENGTH = 255
+
+Ended = list[tuple[str, datetime]]
+"""Logins just ended: (id, expiry), for the revocation cache."""
+
+
+def new_session_id() -> str:
+    """A random, unguessable login id (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def _clean_user_agent(value: str | None) -> str | None:
+    if not value:
+        return None
+    printable = "".join(char for char in value if char.isprintable())
+    return printable[:USER_AGENT_LENGTH] or None
+
+
+async def start_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    session_id: str,
+    refresh_jti: str,
+    expires_at: datetime,
+    user_agent: str | None,
+) -> AuthSession:
+    """Record a new login of `user`."""
+    now = utcnow()
+    login = AuthSession(
+        id=session_id,
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=expires_at,
+        user_agent=_clean_user_agent(user_agent),
+        refresh_jti=refresh_jti,
+    )
+    session.add(login)
+    await session.flush()
+    return login
+
+
+async def find_session_with_user(
+    session: AsyncSession, session_id: str
+) -> tuple[AuthSession, User] | None:
+    """The login with this id and its user, in one query, or None."""
+    query = (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def is_live(login: AuthSession) -> bool:
+    return login.revoked_at is None and login.expires_at > utcnow()
+
+
+async def touch_session(session: AsyncSession, login: AuthSession) -> None:
+    """Note that the login was used, unless that was noted less than a minute ago."""
+    now = utcnow()
+    if now - login.last_used_at >= TOUCH_INTERVAL:
+        login.last_used_at = now
+        await session.flush()
+
+
+async def rotate_refresh(
+    session: AsyncSession,
+    login: AuthSession,
+    *,
+    presented_jti: str,
+    new_jti: str,
+    expires_at: datetime,
+) -> bool:
+    """Make `new_jti` the login's refresh token if `presented_jti` still is; else False.
+
+    One conditional UPDATE: of two requests presenting the same refresh token, the
+    database lets exactly one through, on every instance.
+    """
+    now = utcnow()
+    result = await session.execute(
+        update(AuthSession)
+        .where(
+            AuthSession.id == login.id,
+            AuthSession.refresh_jti == presented_jti,
+            AuthSession.revoked_at.is_(None),
+        )
+        .values(refresh_jti=new_jti, expires_at=expires_at, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+async def end_sessions(
+    session: AsyncSession, *, user_id: int, session_id: str | None = None
+) -> Ended:
+    """End the user's live logins (or only `session_id`); returns those it ended."""
+    now = utcnow()
+    live = (
+        AuthSession.user_id == user_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+    query = select(AuthSession.id, AuthSession.expires_at).where(*live)
+    if session_id is not None:
+        query = query.where(AuthSession.id == session_id)
+    ended: Ended = [(row[0], row[1]) for row in await session.execute(query)]
+    if ended:
+        await session.execute(
+            update(AuthSession)
+            .where(*live, AuthSession.id.in_([item[0] for item in ended]))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    return ended
+
+
+async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:
+    """The user's live logins, oldest first."""
+    query = (
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+        .order_by(AuthSession.created_at, AuthSession.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def purge_expired_sessions(session: AsyncSession, *, user_id: int | None = None) -> int:
+    """Delete expired logins (of one user, or all); returns how many.
+
+    A revoked login is kept until it expires, as the record of when it ended; tokens
+    naming a login with no row are refused just the same.
+    """
+    statement = delete(AuthSession).where(AuthSession.expires_at <= utcnow())
+    if user_id is not None:
+        statement = statement.where(AuthSession.user_id == user_id)
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], result).rowcount)
