@@ -9,7 +9,7 @@ from quart_cors import cors
 
 from service.auth import passwords
 from service.common.converters import IdConverter
-from service.common.requests import init_json_guard
+from service.common.requests import init_request_guards
 from service.config import Settings, get_settings
 from service.errors import register_error_handlers
 from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
 
     # Request hooks first, so the request id and timer exist before a limiter refusal.
     init_request_hooks(app, metrics)
-    init_json_guard(app)
+    init_request_guards(app)
     db.init_app(app, settings)
     redis.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
