@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 from click.testing import CliRunner, Result
 from quart.cli import ScriptInfo
 from sqlalchemy import func, select
@@ -93,6 +94,26 @@ def test_user_list_respects_limit(settings: Settings) -> None:
     assert len(lines) == 2
     assert "l0@example.com" in lines[0]
     assert "l1@example.com" in lines[1]
+
+
+@pytest.mark.parametrize("limit", ["100000", str(2**63), "1" + "0" * 30])
+def test_user_list_takes_any_positive_limit(settings: Settings, limit: str) -> None:
+    for number in range(2):
+        invoke(
+            settings,
+            create_user_command,
+            [f"any{number}@example.com", "A", "--password", "longenough"],
+        )
+    result = invoke(settings, user_group, ["list", "--limit", limit])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_user_list_refuses_a_limit_that_is_not_positive(settings: Settings, limit: str) -> None:
+    result = invoke(settings, user_group, ["list", "--limit", limit])
+    assert result.exit_code == 2
+    assert "--limit" in result.output
 
 
 def test_import_csv_with_passwords_skips_existing(settings: Settings, tmp_path: Path) -> None:
