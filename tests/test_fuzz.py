@@ -32,14 +32,16 @@ ERROR_KEYS = {"error", "message", "status_code", "request_id"}
 # The one 503 that is not in the error body's shape (API.md, /ready).
 OWN_SHAPE = {"/ready"}
 
+# Examples per test: a few hundred requests per backend in all, well under a minute each.
 FUZZ = hypothesis.settings(
-    max_examples=12,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
+FUZZ_OPERATION = hypothesis.settings(FUZZ, max_examples=20)
 
 
 def assert_contract_error(status: int, body: Any, what: str) -> None:
@@ -143,7 +145,7 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
 
 
 @schema.parametrize()
-@FUZZ
+@FUZZ_OPERATION
 def test_openapi_operations_answer_no_5xx_and_contract_errors(
     case: schemathesis.Case, fuzz_target: FuzzTarget
 ) -> None:
@@ -166,7 +168,21 @@ BODY_ROUTES = [
 ]
 
 # Text that reaches the database: any code point, NUL and lone surrogates included.
-any_text = st.text(st.characters(codec=None), max_size=40)
+# Special characters more often than chance would give them: NUL, unpaired surrogates,
+# letters whose lower case is special (capital sigma, dotted capital I, sharp s), and
+# LIKE's wildcards.
+SPECIAL = ["\x00", "\ud800", "\udfff", "\u03a3", "\u0130", "\u00df", "%", "_", "\\"]
+
+
+def _texts(alphabet: st.SearchStrategy[str], specials: list[str]) -> st.SearchStrategy[str]:
+    plain = st.text(alphabet, max_size=30)
+    spliced = st.tuples(plain, st.sampled_from(specials), plain).map("".join)
+    return plain | spliced
+
+
+any_text = _texts(st.characters(codec=None), SPECIAL)
+# A query string is UTF-8 on the wire: no surrogates there.
+query_text = _texts(st.characters(codec="utf-8"), [c for c in SPECIAL if c < "\ud800"])
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -256,6 +272,85 @@ async def test_any_json_body_is_answered_without_5xx(
         data=data,
         headers={**headers, "Content-Type": "application/json"},
     )
+
+
+def _valid_shaped_bodies(text: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, str, Any]]:
+    """Bodies valid but for the text in their fields, so that text reaches the database."""
+    emails = st.integers(min_value=1).map("t{}@example.com".format)
+    skus = st.integers(min_value=1, max_value=10**9).map("T-{}".format)
+    return st.one_of(
+        st.tuples(
+            st.just("post"),
+            st.just("/api/v1/users/"),
+            st.fixed_dictionaries(
+                {"email": emails, "name": text, "password": text.map("{}12345678".format)}
+            ),
+        ),
+        st.tuples(
+            st.just("post"),
+            st.just("/api/v1/auth/login"),
+            st.fixed_dictionaries({"email": text, "password": text}),
+        ),
+        st.tuples(
+            st.sampled_from(["post", "put"]),
+            st.sampled_from(["/api/v1/products/", "/api/v1/products/{product}"]),
+            st.fixed_dictionaries(
+                {"name": text, "sku": skus, "price_cents": st.just(1), "description": text}
+            ),
+        ).filter(lambda route: (route[0] == "post") == route[1].endswith("/")),
+        st.tuples(
+            st.just("patch"),
+            st.sampled_from(["/api/v1/products/{product}", "/api/v1/users/{self}"]),
+            st.fixed_dictionaries({"name": text}),
+        ),
+    )
+
+
+@FUZZ
+@given(request=_valid_shaped_bodies(any_text))
+async def test_any_text_in_a_field_is_stored_or_refused_alike(
+    client: Any, caller: Any, request: tuple[str, str, Any]
+) -> None:
+    user, headers = caller
+    method, path, body = request
+    response = await getattr(client, method)(_path(path, user), json=body, headers=headers)
+    payload = await response.get_json(silent=True)
+    assert_contract_error(response.status_code, payload, f"{method.upper()} {path}")
+    if any("\x00" in value for value in body.values() if isinstance(value, str)):
+        assert response.status_code == 400, payload
+
+
+query_values = (
+    query_text
+    | st.integers().map(str)
+    | st.integers(min_value=10**15, max_value=10**400).map(str)
+    | st.sampled_from(["id", "-name", "price_cents", "", "1e3", "1.0", " 1"])
+)
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(
+        ["/api/v1/products/", "/api/v2/products/", "/api/v1/users/", "/api/v2/users/"]
+    ),
+    query=st.dictionaries(
+        st.sampled_from(
+            ["q", "page", "per_page", "limit", "cursor", "min_price", "max_price", "sort"]
+        )
+        | query_text,
+        query_values,
+        max_size=4,
+    ),
+)
+async def test_any_query_is_answered_without_5xx(
+    client: Any, caller: Any, path: str, query: dict[str, str]
+) -> None:
+    _, headers = caller
+    response = await client.get(path, query_string=query, headers=headers)
+    payload = await response.get_json(silent=True)
+    assert_contract_error(response.status_code, payload, f"GET {path} {query!r}")
+    if any("\x00" in key + value for key, value in query.items()):
+        assert response.status_code == 400, payload
 
 
 @FUZZ
