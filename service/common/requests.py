@@ -70,7 +70,7 @@ def parse_json(body: bytes) -> Any:
     except ValueError:
         # int() refuses numbers of more than sys.get_int_max_str_digits() digits
         raise BadRequest("The request body holds a number too large to read") from None
-    fields = _check_document(document)
+    fields = unstorable_text(document)
     if fields:
         raise ValidationError.for_fields(fields)
     return document
@@ -85,7 +85,7 @@ def _too_deep() -> BadRequest:
     return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _check_document(document: Any) -> dict[str, list[str]]:
+def unstorable_text(document: Any) -> dict[str, list[str]]:
     """Messages for the text the database cannot store, by dotted field path (iterative,
     so depth costs no stack); raises BadRequest past MAX_JSON_DEPTH."""
     fields: dict[str, list[str]] = {}

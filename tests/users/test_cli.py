@@ -185,6 +185,33 @@ def test_import_one_bad_row_writes_nothing_and_names_rows(
     assert count_users(settings) == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("nul.csv", "email,name,password\na@example.com,A\x00n,password1\n", "row 1: name"),
+        (
+            "nul.jsonl",
+            '{"email": "a@example.com", "name": "A\\u0000n", "password": "password1"}\n',
+            "row 1: name",
+        ),
+        (
+            "deep.jsonl",
+            '{"email": "a@example.com", "name": ' + "[" * 5000 + "]" * 5000 + "}\n",
+            "row 1: The request body nests deeper",
+        ),
+    ],
+)
+def test_import_text_no_backend_can_store_is_a_bad_row(
+    settings: Settings, tmp_path: Path, name: str, content: str, problem: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(content)
+    result = invoke(settings, import_users_command, [str(file)])
+    assert result.exit_code == 1, result.output
+    assert problem in result.output
+    assert count_users(settings) == 0
+
+
 def test_import_malformed_files_exit_nonzero(settings: Settings, tmp_path: Path) -> None:
     cases = {
         "no_password.csv": "email,name\na@example.com,A\n",
