@@ -11,7 +11,7 @@ from werkzeug.routing import RequestRedirect
 
 from service.auth import passwords
 from service.common.converters import IdConverter
-from service.common.requests import init_json_guard
+from service.common.requests import init_request_guards
 from service.common.urls import public_url
 from service.config import Settings, get_settings, with_instance_secrets
 from service.errors import register_error_handlers
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
 
     # Request hooks first, so the request id and timer exist before a limiter refusal.
     init_request_hooks(app, metrics)
-    init_json_guard(app)
+    init_request_guards(app)
     db.init_app(app, settings)
     redis.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)

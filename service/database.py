@@ -93,6 +93,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # SQLite's own lower() folds ASCII only; an application function of the same name
+    # replaces it on this connection, so func.lower() means the same on both backends.
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
+def unicode_lower(value: Any) -> Any:
+    """PostgreSQL's lower() (UTF-8 database, libc or builtin locale): each character on its
+    own through Unicode's simple lowercase mapping; other SQL values pass unchanged.
+
+    Python's str.lower() uses the full mapping, which differs in exactly two places:
+    U+0130 (capital I with dot) becomes "i" + U+0307 rather than "i", and a word-final
+    U+03A3 (capital sigma) becomes final sigma U+03C2 rather than U+03C3.
+    """
+    if not isinstance(value, str):
+        return value
+    return value.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
 
 
 class Database:

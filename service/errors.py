@@ -162,13 +162,26 @@ _HTTP_ERRORS: dict[int, type[APIError]] = {
 }
 
 
+# pydantic's wording for these names our classes ("instance of ProductCreate").
+_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dataclass_type", "dict_type"}
+
+
 def validation_fields(error: PydanticValidationError) -> dict[str, list[str]]:
     """Map pydantic's errors to `field -> [messages]`, the contract's `details.fields`."""
     fields: dict[str, list[str]] = {}
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "body"
-        fields.setdefault(location, []).append(item["msg"])
+        fields.setdefault(location, []).append(_client_message(item))
     return fields
+
+
+def _client_message(item: Any) -> str:
+    if item["type"] in _NOT_AN_OBJECT:
+        return "Input should be a JSON object"
+    if item["type"] == "value_error":
+        # Our validators' own words, without pydantic's "Value error, " prefix.
+        return str(item.get("ctx", {}).get("error") or item["msg"])
+    return str(item["msg"])
 
 
 def is_unique_violation(error: IntegrityError) -> bool:
@@ -203,7 +216,7 @@ def api_error_for(error: BaseException) -> APIError:
         cause = error.validation_error
         if isinstance(cause, PydanticValidationError):
             return ValidationError.for_fields(validation_fields(cause))
-        return ValidationError.for_fields({"body": [str(cause)]})
+        return ValidationError.for_fields({"body": ["The input could not be read"]})
     if isinstance(error, RateLimitExceeded):
         return RateLimited(
             f"Too many requests; retry in {error.retry_after} seconds",
@@ -234,7 +247,9 @@ def _from_http_exception(error: HTTPException) -> APIError:
         404: "No such route or resource",
         405: f"Method {request.method} is not allowed here",
     }.get(code)
-    if message is None and error.description and code != 500:
+    # Werkzeug's stock descriptions ("The browser (or proxy) sent…") are not ours to send.
+    stock = error.description == type(error).description
+    if message is None and error.description and not stock and code != 500:
         message = error.description
     api_error = api_class(message, headers=headers)
     if api_class is InternalError and code != 500:

@@ -17,11 +17,11 @@ T = TypeVar("T")
 
 
 class PageQuery(BaseModel):
-    """v1 list query: `page` from 1, `per_page` 1-100."""
+    """v1 list query: `page` from 1 (no upper bound), `per_page` 1-100."""
 
     model_config = ConfigDict(extra="ignore")
 
-    page: QueryInt = Field(default=1, ge=1, le=1_000_000)
+    page: QueryInt = Field(default=1, ge=1)
     per_page: QueryInt = Field(default=20, ge=1, le=100)
 
     @property

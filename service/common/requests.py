@@ -1,16 +1,116 @@
-"""Request guards shared by every route."""
+"""Reading requests, the same way for every route: JSON bodies, query parameters, guards.
+
+Every JSON body goes through `ServiceRequest.get_json` (quart-schema's `validate_request`
+calls it too), so decoding, nesting depth and text checks live in this one place.
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+import re
+from typing import Any, TypeVar
 
-from quart import Quart, current_app, request
+from quart import Quart, Request, current_app, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 
-from service.errors import UnsupportedMediaType
+from service.errors import BadRequest, UnsupportedMediaType, ValidationError
 
 OPTIONAL_BODY_ATTRIBUTE = "_service_optional_json_body"
 T = TypeVar("T")
+
+# No body of this API nests more than two levels; a bound keeps parsing and validation cheap
+# and answers a deliberately deep document with a clear 400 rather than a RecursionError.
+MAX_JSON_DEPTH = 32
+
+# PostgreSQL cannot store U+0000 in text, and a lone surrogate cannot be encoded as UTF-8
+# at all; both are refused on every backend alike, naming the field.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+NUL_MESSAGE = "must not contain a NUL character (U+0000)"
+SURROGATE_MESSAGE = "must not contain an unpaired surrogate (\\ud800-\\udfff)"
+
+
+class ServiceRequest(Request):
+    """Quart's request with a strict JSON reader."""
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The body as JSON: strict UTF-8, standard JSON only, bounded depth, storable text.
+
+        Raises `BadRequest` for a body that is not such JSON (`silent` returns None instead)
+        and `ValidationError` naming each field whose text cannot be stored.
+        """
+        if not (force or self.is_json):
+            return None
+        try:
+            return parse_json(await self.get_data(cache, False, False))
+        except BadRequest:
+            if silent:
+                return None
+            raise
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON request body; see `ServiceRequest.get_json`."""
+    if not body:
+        raise BadRequest("The request body is empty; send a JSON document")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(
+            f"The request body is not valid UTF-8 (byte {error.start}); JSON must be UTF-8"
+        ) from None
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            f"The request body is not valid JSON: {error.msg} "
+            f"(line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
+        # int() refuses numbers of more than sys.get_int_max_str_digits() digits
+        raise BadRequest("The request body holds a number too large to read") from None
+    fields = unstorable_text(document)
+    if fields:
+        raise ValidationError.for_fields(fields)
+    return document
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON has no such values.
+    raise BadRequest(f"The request body is not valid JSON: {name} is not a JSON value")
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def unstorable_text(document: Any) -> dict[str, list[str]]:
+    """Messages for the text the database cannot store, by dotted field path (iterative,
+    so depth costs no stack); raises BadRequest past MAX_JSON_DEPTH."""
+    fields: dict[str, list[str]] = {}
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, ".".join(path) or "body", fields)
+            continue
+        if isinstance(value, dict | list) and len(path) >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, ".".join((*path, key)), fields)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(value))
+    return fields
+
+
+def _check_text(text: str, name: str, fields: dict[str, list[str]]) -> None:
+    for match in _UNSTORABLE.finditer(text):
+        message = NUL_MESSAGE if match.group() == "\x00" else SURROGATE_MESSAGE
+        if message not in fields.get(name, []):
+            fields.setdefault(name, []).append(message)
 
 
 def optional_json_body(view: T) -> T:
@@ -19,14 +119,28 @@ def optional_json_body(view: T) -> T:
     return view
 
 
-def init_json_guard(app: Quart) -> None:
-    """Refuse a non-JSON body with 415 where a route declares a JSON request schema.
+def init_request_guards(app: Quart) -> None:
+    """Read requests through `ServiceRequest` and refuse what no route may take."""
+    app.request_class = ServiceRequest
 
-    Quart itself answers a wrong Content-Type with a plain 400; the contract wants 415.
-    """
+    @app.before_request
+    async def refuse_nul_in_query() -> None:
+        # Every query parameter, even one the route ignores: the contract names no exception.
+        if request.routing_exception is not None:
+            return
+        fields: dict[str, list[str]] = {}
+        for key, values in request.args.lists():
+            for text in (key, *values):
+                _check_text(text, key, fields)
+        if fields:
+            raise ValidationError.for_fields(fields)
 
     @app.before_request
     async def require_json_body() -> None:
+        """Refuse a non-JSON body with 415 where a route declares a JSON request schema.
+
+        Quart itself answers a wrong Content-Type with a plain 400; the contract wants 415.
+        """
         view = current_app.view_functions.get(request.endpoint or "")
         if view is None or not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):
             return

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 
 # ISO 8601 with an explicit offset (`2026-11-25T03:08:47.078271+00:00`), always UTC.
 Timestamp = Annotated[
@@ -15,7 +22,7 @@ Timestamp = Annotated[
 ]
 
 
-_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,12}")
+_PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _plain_integer(value: Any) -> Any:
@@ -40,16 +47,13 @@ class PartialBody(StrictBody):
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> Self:
-        nulls = sorted(
-            name
-            for name in self.model_fields_set
-            if name not in self.nullable and getattr(self, name) is None
-        )
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} may be left out but not null")
-        return self
+    # A field validator (not a model one), so the error names the field that was null.
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class ErrorBody(BaseModel):

@@ -17,7 +17,6 @@ from service.common.pagination import CursorQuery, PageQuery
 from service.common.schemas import PartialBody, QueryInt, StrictBody, Timestamp
 
 MAX_PRICE_CENTS = 1_000_000_000
-MAX_QUERY_INT = 2**31 - 1  # bound query numbers so they bind as the column's type
 
 ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{3,64}$")]
@@ -29,7 +28,8 @@ Sort = Literal[
     "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
 ]
 
-QueryPrice = Annotated[QueryInt, Field(ge=0, le=MAX_QUERY_INT)]
+# No upper bound: a filter past the highest possible price is valid, it just matches less.
+QueryPrice = Annotated[QueryInt, Field(ge=0)]
 
 
 class ProductCreate(StrictBody):
@@ -61,7 +61,7 @@ class ProductFilters(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | None = Field(default=None, max_length=200)
+    q: str | None = None
     min_price: QueryPrice | None = None
     max_price: QueryPrice | None = None
     sort: Sort = "id"

@@ -14,6 +14,7 @@ from service.errors import is_unique_violation
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
 from service.products.schemas import (
+    MAX_PRICE_CENTS,
     ProductCreate,
     ProductFilters,
     ProductReplace,
@@ -27,6 +28,9 @@ SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
     "price_cents": Product.price_cents,
     "created_at": Product.created_at,
 }
+
+# The escape character of `q`'s LIKE pattern.
+LIKE_ESCAPE = "\\"
 
 
 async def find_product(session: AsyncSession, product_id: int) -> Product | None:
@@ -52,10 +56,14 @@ async def list_products(
 ) -> tuple[Sequence[Product], int]:
     """One page of matching products in the requested order, and the total count."""
     conditions = _conditions(filters)
-    total = await session.scalar(select(func.count()).select_from(Product).where(*conditions))
+    counted = select(func.count()).select_from(Product).where(*conditions)
+    total = int(await session.scalar(counted) or 0)
+    if offset >= total:
+        # A page past the end: nothing to read (and an offset of any size never reaches SQL).
+        return [], total
     query = _ordered(select(Product).where(*conditions), filters).offset(offset).limit(limit)
     products = await session.scalars(query)
-    return products.all(), int(total or 0)
+    return products.all(), total
 
 
 async def list_products_after(
@@ -136,14 +144,24 @@ async def _flush_unique(session: AsyncSession) -> None:
 def _conditions(filters: ProductFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.q:
-        # lower() on both sides: case-insensitive on SQLite and PostgreSQL alike;
-        # autoescape makes % and _ in `q` match themselves.
-        conditions.append(func.lower(Product.name).contains(filters.q.lower(), autoescape=True))
+        # The database's lower() on both sides, so name and `q` fold alike: PostgreSQL's
+        # own, and on SQLite the Unicode-aware one service.database registers.
+        pattern = func.lower(f"%{_escape_like(filters.q)}%")
+        conditions.append(func.lower(Product.name).like(pattern, escape=LIKE_ESCAPE))
+    # Stored prices lie in 0..MAX_PRICE_CENTS; clamping keeps a bound of any size bindable
+    # as an integer without changing which products match.
     if filters.min_price is not None:
-        conditions.append(Product.price_cents >= filters.min_price)
+        conditions.append(Product.price_cents >= min(filters.min_price, MAX_PRICE_CENTS + 1))
     if filters.max_price is not None:
-        conditions.append(Product.price_cents <= filters.max_price)
+        conditions.append(Product.price_cents <= min(filters.max_price, MAX_PRICE_CENTS))
     return conditions
+
+
+def _escape_like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself (no lower-casing creates %, _ or \\)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
 
 
 def _ordered(query: Select[Product], filters: ProductFilters) -> Select[Product]:

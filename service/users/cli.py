@@ -61,7 +61,7 @@ def user_group() -> None:
 
 
 @user_group.command("list")
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1))
 @pass_script_info
 def user_list_command(info: ScriptInfo, limit: int) -> None:
     """List users by id."""

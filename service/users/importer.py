@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
-from service.errors import validation_fields
+from service.common.requests import parse_json, unstorable_text
+from service.errors import BadRequest, ValidationError, validation_fields
 from service.extensions import db
 from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
@@ -112,9 +112,11 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             continue
         number += 1
         try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            yield number, f"not valid JSON ({error.msg})"
+            yield number, parse_json(line.encode())  # as the API reads a body
+        except BadRequest as error:
+            yield number, error.message
+        except ValidationError as error:
+            yield number, _fields_text((error.details or {}).get("fields", {}))
 
 
 def validate_rows(raw_rows: Sequence[tuple[int, Any]]) -> tuple[list[ImportRow], list[Problem]]:
@@ -140,6 +142,9 @@ def _validate(number: int, record: Any) -> ImportRow | Problem:
         return Problem(number, record)
     if not isinstance(record, dict):
         return Problem(number, "each row must be an object")
+    unstorable = unstorable_text(record)  # CSV cells too: PostgreSQL cannot store NUL
+    if unstorable:
+        return Problem(number, _fields_text(unstorable))
     record = dict(record)
     if isinstance(record.get("is_admin"), str):
         flag = record["is_admin"].strip().lower()
@@ -159,10 +164,13 @@ def _validate(number: int, record: Any) -> ImportRow | Problem:
                 password_hash=hashed.password_hash,
             )
         plain = UserCreate.model_validate(record)
-    except ValidationError as error:
-        fields = validation_fields(error)
-        return Problem(number, "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items()))
+    except PydanticValidationError as error:
+        return Problem(number, _fields_text(validation_fields(error)))
     return ImportRow(number, plain.email, plain.name, plain.is_admin, password=plain.password)
+
+
+def _fields_text(fields: dict[str, list[str]]) -> str:
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
 
 
 async def import_rows(rows: Sequence[ImportRow], *, progress: ProgressFactory) -> ImportResult:

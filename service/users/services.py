@@ -39,9 +39,13 @@ async def list_users(
     session: AsyncSession, *, offset: int, limit: int
 ) -> tuple[Sequence[User], int]:
     """One page of users by id, and the total count."""
-    total = await session.scalar(select(func.count()).select_from(User))
-    users = await session.scalars(select(User).order_by(User.id).offset(offset).limit(limit))
-    return users.all(), int(total or 0)
+    total = int(await session.scalar(select(func.count()).select_from(User)) or 0)
+    if offset >= total:
+        # Past the end: nothing to read (and an offset of any size never reaches SQL).
+        return [], total
+    # Never more than the rows left, so a limit of any size binds as an integer.
+    query = select(User).order_by(User.id).offset(offset).limit(min(limit, total - offset))
+    return (await session.scalars(query)).all(), total
 
 
 async def list_users_after(

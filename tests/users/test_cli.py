@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 from click.testing import CliRunner, Result
 from quart.cli import ScriptInfo
 from sqlalchemy import func, select
@@ -95,6 +96,26 @@ def test_user_list_respects_limit(settings: Settings) -> None:
     assert "l1@example.com" in lines[1]
 
 
+@pytest.mark.parametrize("limit", ["100000", str(2**63), "1" + "0" * 30])
+def test_user_list_takes_any_positive_limit(settings: Settings, limit: str) -> None:
+    for number in range(2):
+        invoke(
+            settings,
+            create_user_command,
+            [f"any{number}@example.com", "A", "--password", "longenough"],
+        )
+    result = invoke(settings, user_group, ["list", "--limit", limit])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_user_list_refuses_a_limit_that_is_not_positive(settings: Settings, limit: str) -> None:
+    result = invoke(settings, user_group, ["list", "--limit", limit])
+    assert result.exit_code == 2
+    assert "--limit" in result.output
+
+
 def test_import_csv_with_passwords_skips_existing(settings: Settings, tmp_path: Path) -> None:
     invoke(settings, create_user_command, ["old@example.com", "Old", "--password", "longenough"])
     file = tmp_path / "users.csv"
@@ -161,6 +182,33 @@ def test_import_one_bad_row_writes_nothing_and_names_rows(
     assert "row 2: email" in result.output
     assert "row 4: password" in result.output
     assert "row 5: duplicate of row 1" in result.output
+    assert count_users(settings) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("nul.csv", "email,name,password\na@example.com,A\x00n,password1\n", "row 1: name"),
+        (
+            "nul.jsonl",
+            '{"email": "a@example.com", "name": "A\\u0000n", "password": "password1"}\n',
+            "row 1: name",
+        ),
+        (
+            "deep.jsonl",
+            '{"email": "a@example.com", "name": ' + "[" * 5000 + "]" * 5000 + "}\n",
+            "row 1: The request body nests deeper",
+        ),
+    ],
+)
+def test_import_text_no_backend_can_store_is_a_bad_row(
+    settings: Settings, tmp_path: Path, name: str, content: str, problem: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(content)
+    result = invoke(settings, import_users_command, [str(file)])
+    assert result.exit_code == 1, result.output
+    assert problem in result.output
     assert count_users(settings) == 0
 
 
