@@ -13,6 +13,7 @@ from service import migrations
 from service.common.cli import run_with_app, settings_of
 from service.config import get_settings
 from service.extensions import db
+from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import check_database, check_redis
 from service.users.cli import commands as user_commands
 
@@ -86,6 +87,7 @@ commands: list[click.Command] = [
     check_command,
     routes_command,
     *user_commands,
+    *idempotency_commands,
 ]
 
 

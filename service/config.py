@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     PASSWORD_HASH_PARALLELISM: int = Field(default=4, ge=1)
     CACHE_TTL: int = Field(default=60, ge=1)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=20.0, ge=0)
+    # How long a request holds its Idempotency-Key before a retry may take it over (a
+    # request that died, e.g. with its instance, must not block the key for 24 hours).
+    IDEMPOTENCY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """Every domain's models in one import, for Alembic and the tests."""
 
 from service.database import Base
+from service.idempotency.models import IdempotencyKey
 from service.products.models import Product
 from service.users.models import User
 
-__all__ = ["Base", "Product", "User"]
+__all__ = ["Base", "IdempotencyKey", "Product", "User"]

@@ -29,14 +29,21 @@ SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
 }
 
 
-async def find_product(session: AsyncSession, product_id: int) -> Product | None:
-    """The product with this id, or None."""
+async def find_product(
+    session: AsyncSession, product_id: int, *, for_update: bool = False
+) -> Product | None:
+    """The product with this id, or None; `for_update` locks the row (PostgreSQL) and
+    reloads it."""
+    if for_update:
+        return await session.get(Product, product_id, with_for_update=True, populate_existing=True)
     return await session.get(Product, product_id)
 
 
-async def get_product(session: AsyncSession, product_id: int) -> Product:
+async def get_product(
+    session: AsyncSession, product_id: int, *, for_update: bool = False
+) -> Product:
     """The product with this id; raises ProductNotFound."""
-    product = await find_product(session, product_id)
+    product = await find_product(session, product_id, for_update=for_update)
     if product is None:
         raise ProductNotFound(product_id)
     return product
