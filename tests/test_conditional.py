@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.app import create_app
 from service.config import Settings
@@ -251,3 +253,33 @@ async def waiting_on_a_lock(settings: Settings) -> bool:
             return bool(waiting)
     finally:
         await engine.dispose()
+
+
+async def test_row_read_for_update_cannot_change_before_the_transaction_ends(
+    client: Any, settings: Settings
+) -> None:
+    """What makes the If-Match check safe: the row read for a write is locked until commit."""
+    _, token = await user_with_token(client, settings)
+    product = await new_product(client, token)
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine) as holder, engine.connect() as other:
+            locked = await product_services.get_product(holder, product["id"], for_update=True)
+            assert locked.price_cents == 1200
+            if settings.database_url.startswith("sqlite"):
+                await other.execute(text("PRAGMA busy_timeout=0"))
+            else:
+                await other.execute(text("SET lock_timeout = '100ms'"))
+            with pytest.raises(DBAPIError):
+                await other.execute(
+                    update(Product).where(Product.id == product["id"]).values(price_cents=1)
+                )
+            await other.rollback()
+            await holder.rollback()
+            await other.execute(
+                update(Product).where(Product.id == product["id"]).values(price_cents=2)
+            )
+            await other.commit()
+    finally:
+        await engine.dispose()
+    assert (await stored(settings, Product, product["id"])).price_cents == 2

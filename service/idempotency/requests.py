@@ -76,7 +76,10 @@ def accepts_idempotency_key(view: T) -> T:
             }
         ],
         errors={
-            400: "Idempotency-Key is not 1-255 visible ASCII characters",
+            400: (
+                "Malformed JSON, a body that fails validation, or an Idempotency-Key that is "
+                "not 1-255 visible ASCII characters"
+            ),
             409: "REQUEST_IN_PROGRESS: the first request with this Idempotency-Key still runs",
             422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key came with another body",
         },
@@ -159,6 +162,9 @@ def init_app(app: Quart) -> None:
         try:
             # Whatever the request left open goes first (on SQLite it would hold the lock).
             await db.rollback_request()
+        except Exception:  # a lost connection: nothing of it is held any more
+            logger.debug("rollback before releasing a claim failed", exc_info=True)
+        try:
             async with db.session_for_task() as session:
                 await services.release_claim(session, claim)
                 await session.commit()

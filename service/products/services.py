@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from service.database import lock_for_update
 from service.errors import is_unique_violation
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
@@ -35,6 +36,7 @@ async def find_product(
     """The product with this id, or None; `for_update` locks the row (PostgreSQL) and
     reloads it."""
     if for_update:
+        await lock_for_update(session, Product)
         return await session.get(Product, product_id, with_for_update=True, populate_existing=True)
     return await session.get(Product, product_id)
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
+from service.database import lock_for_update
 from service.errors import is_unique_violation
 from service.products.models import Product
 from service.users.exceptions import EmailTaken, UserNotFound
@@ -21,6 +22,7 @@ async def find_user(
 ) -> User | None:
     """The user with this id, or None; `for_update` locks the row (PostgreSQL) and reloads it."""
     if for_update:
+        await lock_for_update(session, User)
         return await session.get(User, user_id, with_for_update=True, populate_existing=True)
     return await session.get(User, user_id)
 
