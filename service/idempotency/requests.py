@@ -117,14 +117,15 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         fingerprint=await _fingerprint(settings.SECRET_KEY),
         lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
     )
+    if isinstance(outcome, Claim):
+        # Set before the commit: if the commit's answer is lost, teardown still releases it.
+        g.idempotency_claim = outcome
     await session.commit()  # the claim stands alone (see the module's docstring)
     if isinstance(outcome, StoredResponse):
         headers = {REPLAYED_HEADER: "true"}
         if outcome.location is not None:
             headers["Location"] = outcome.location
         return json.loads(outcome.body), outcome.status_code, headers
-
-    g.idempotency_claim = outcome
 
     async def answered() -> None:
         g.pop("idempotency_claim", None)
