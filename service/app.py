@@ -16,6 +16,7 @@ from service.common.urls import public_url
 from service.config import Settings, get_settings, with_instance_secrets
 from service.errors import register_error_handlers
 from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
+from service.idempotency import requests as idempotency
 from service.observability import Metrics, configure_logging, init_request_hooks
 
 # quart-schema's own routes; exempt from limits like the other operational routes.
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     init_request_hooks(app, metrics)
     init_request_guards(app)
     db.init_app(app, settings)
+    idempotency.init_app(app)
     redis.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
@@ -76,7 +78,14 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         cors(
             app,
             allow_origin=settings.cors_origins,
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+            ],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             expose_headers=[
                 "X-Request-ID",
@@ -84,6 +93,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
                 "X-Total-Count",
                 "Link",
                 "Location",
+                "ETag",
+                "Idempotent-Replayed",
                 "Retry-After",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",

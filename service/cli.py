@@ -14,6 +14,7 @@ from service.auth.cli import commands as auth_commands
 from service.common.cli import run_with_app, settings_of
 from service.config import get_settings
 from service.extensions import db
+from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import check_database, check_redis
 from service.users.cli import commands as user_commands
 
@@ -88,6 +89,7 @@ commands: list[click.Command] = [
     routes_command,
     *user_commands,
     *auth_commands,
+    *idempotency_commands,
 ]
 
 

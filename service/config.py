@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # Where clients reach the service (behind a proxy); absolute Link/Location use it.
     # Unset, they are relative: the request's Host header is never trusted for them.
     PUBLIC_URL: str | None = None
+    # How long a request holds its Idempotency-Key before a retry may take it over (a
+    # request that died, e.g. with its instance, must not block the key for 24 hours).
+    IDEMPOTENCY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

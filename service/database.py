@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from quart import Quart, g
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, false, inspect, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -56,6 +56,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def lock_for_update(session: AsyncSession, model: type[Base]) -> None:
+    """On SQLite, take the database's write lock now: it has no `SELECT … FOR UPDATE`.
+
+    A write that matches no row is enough to begin the write transaction, so a row read
+    next cannot change before this transaction ends. PostgreSQL locks the row itself.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    key = inspect(model).primary_key[0]
+    await session.execute(
+        update(model).where(false()).values({key: key}).execution_options(synchronize_session=False)
+    )
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

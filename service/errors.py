@@ -111,6 +111,12 @@ class DuplicateEntry(APIError):
     message = "A record with these values already exists"
 
 
+class PreconditionFailed(APIError):
+    status_code = 412
+    error = "PRECONDITION_FAILED"
+    message = "If-Match names a version that is no longer current"
+
+
 class PayloadTooLarge(APIError):
     status_code = 413
     error = "PAYLOAD_TOO_LARGE"

@@ -251,6 +251,14 @@ class ServiceRateLimiter(RateLimiter):
         labelled.extend(("default", limit) for limit in self._default_rate_limits)
         return labelled
 
+    def client_key(self) -> str:
+        """The current request's client: the peer, or the hop a trusted proxy added."""
+        return client_address(
+            request.remote_addr,
+            request.headers.get("X-Forwarded-For", ""),
+            self.trusted_proxies,
+        )
+
     async def _before_request(self) -> None:
         if not current_app.config["QUART_RATE_LIMITER_ENABLED"] or request.method == "OPTIONS":
             return
@@ -261,11 +269,7 @@ class ServiceRateLimiter(RateLimiter):
         if not labelled:
             return
         limits = [limit for _, limit in labelled]
-        client = client_address(
-            request.remote_addr,
-            request.headers.get("X-Forwarded-For", ""),
-            self.trusted_proxies,
-        )
+        client = self.client_key()
         keys = [
             f"{self.prefix}rl:{endpoint}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
             f"{client}"

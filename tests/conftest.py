@@ -31,7 +31,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-TABLES = ("auth_session", "products", "user_account")
+TABLES = ("auth_session", "idempotency_key", "products", "user_account")
 TEST_SECRET = "test-secret-" + "x" * 40
 
 

@@ -122,3 +122,47 @@ async def test_concurrent_logins_over_two_instances_get_exactly_the_limit(
         statuses = await asyncio.gather(*(login(n) for n in range(20)))
     assert statuses.count(200) == 5
     assert statuses.count(429) == 15
+
+
+async def test_post_retried_on_the_other_instance_gets_the_first_201_and_writes_nothing(
+    instances: list[Server],
+) -> None:
+    one, other = instances
+    async with httpx.AsyncClient() as client:
+        sign_up = {"email": "idem@example.com", "name": "Idem", "password": PASSWORD}
+        key = {"Idempotency-Key": "sign-up-7f3a"}
+        first = await client.post(f"{one.url}/api/v1/users/", json=sign_up, headers=key)
+        assert first.status_code == 201
+        again = await client.post(f"{other.url}/api/v1/users/", json=sign_up, headers=key)
+        assert again.status_code == 201
+        assert again.json() == first.json()
+        assert again.headers["Location"] == first.headers["Location"]
+        assert again.headers["Idempotent-Replayed"] == "true"
+
+        login = {"email": "idem@example.com", "password": PASSWORD}
+        token = (await client.post(f"{other.url}/api/v1/auth/login", json=login)).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "p-1"}
+        lamp = {"name": "Lamp", "sku": "IDEM-1", "price_cents": 1200}
+        created = await client.post(f"{other.url}/api/v1/products/", json=lamp, headers=auth)
+        replayed = await client.post(f"{one.url}/api/v1/products/", json=lamp, headers=auth)
+        assert created.status_code == replayed.status_code == 201
+        assert replayed.json() == created.json()
+        assert replayed.headers["Location"] == created.headers["Location"]
+        reused = await client.post(
+            f"{one.url}/api/v1/products/", json={**lamp, "price_cents": 1}, headers=auth
+        )
+        assert reused.status_code == 422
+
+        listed = (await client.get(f"{one.url}/api/v1/products/")).json()
+        assert [item["sku"] for item in listed] == ["IDEM-1"]
+        tag = (await client.get(f"{other.url}{created.headers['Location']}")).headers["ETag"]
+        headers = {"Authorization": auth["Authorization"], "If-Match": tag}
+        assert (
+            await client.patch(
+                f"{one.url}{created.headers['Location']}", json={"price_cents": 5}, headers=headers
+            )
+        ).status_code == 200
+        stale = await client.patch(
+            f"{other.url}{created.headers['Location']}", json={"price_cents": 6}, headers=headers
+        )
+        assert stale.status_code == 412

@@ -112,3 +112,30 @@ async def test_every_api_operation_documents_its_error_responses(openapi: dict[s
             ref = responses["429"]["content"]["application/json"]["schema"]["$ref"]
             assert ref == "#/components/schemas/ErrorBody"
     assert "ErrorBody" in openapi["components"]["schemas"]
+
+
+def _header_names(operation: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p.get("in") == "header"}
+
+
+async def test_conditional_and_idempotency_headers_are_documented(openapi: dict[str, Any]) -> None:
+    paths = openapi["paths"]
+    for version in ("v1", "v2"):
+        for resource in ("users", "products"):
+            post = paths[f"/api/{version}/{resource}/"]["post"]
+            assert "Idempotency-Key" in _header_names(post)
+            assert {"409", "422"} <= set(post["responses"])
+            assert "Idempotent-Replayed" in post["responses"]["201"]["headers"]
+            item = paths[f"/api/{version}/{resource}/{{id}}"]
+            assert "If-None-Match" in _header_names(item["get"])
+            assert "ETag" in item["get"]["responses"]["200"]["headers"]
+            assert "304" in item["get"]["responses"]
+            for method in ("put", "patch", "delete"):
+                assert "If-Match" in _header_names(item[method]), (resource, method)
+                assert "412" in item[method]["responses"], (resource, method)
+            for method in ("put", "patch"):
+                assert "ETag" in item[method]["responses"]["200"]["headers"]
+        me = paths[f"/api/{version}/users/me"]["get"]
+        assert "If-None-Match" in _header_names(me)
+    # Only the creating POSTs take a key; other bodies do not.
+    assert "Idempotency-Key" not in _header_names(paths["/api/v1/auth/login"]["post"])

@@ -1,18 +1,22 @@
-"""OpenAPI generation tweaks: bodiless responses and version-unique operation ids."""
+"""OpenAPI generation tweaks: bodiless responses, version-unique operation ids, and the
+headers and statuses that shared request handling (ETags, idempotency keys) adds."""
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from quart_schema import OpenAPIProvider
+from quart import Quart
+from quart_schema import OpenAPIProvider, QuartSchema
 from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
 
 from service.common.schemas import ErrorBody
 
 _VERSION_RE = re.compile(r"^/api/(v\d+)/")
+OPERATION_DOCS_ATTRIBUTE = "_service_operation_docs"
 
 
 class NoContent(BaseModel):
@@ -23,8 +27,46 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _BODY_METHODS = {"post", "put", "patch"}
 
 
+def document_operation(
+    view: Any,
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    errors: dict[int, str] | None = None,
+    responses: dict[int, dict[str, Any]] | None = None,
+    response_headers: dict[int, dict[str, str]] | None = None,
+) -> None:
+    """Record extra OpenAPI for a view: header parameters, error responses (the contract's
+    error body), other responses, and response headers (`{status: {name: description}}`).
+
+    Decorators that handle headers for many routes call this, so each route's document
+    comes from the same place as its behaviour.
+    """
+    docs = getattr(view, OPERATION_DOCS_ATTRIBUTE, None)
+    if docs is None:
+        docs = {"parameters": [], "errors": {}, "responses": {}, "response_headers": {}}
+        setattr(view, OPERATION_DOCS_ATTRIBUTE, docs)
+    docs["parameters"].extend(parameters or [])
+    docs["errors"].update(errors or {})
+    docs["responses"].update(responses or {})
+    for status, headers in (response_headers or {}).items():
+        docs["response_headers"].setdefault(status, {}).update(headers)
+
+
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """Bodiless 204s, version-unique operation ids, and the errors every route can answer."""
+
+    def __init__(self, app: Quart, extension: QuartSchema) -> None:
+        super().__init__(app, extension)
+        self.app = weakref.proxy(app)  # as the base class holds it: no cycle through the app
+
+    def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        docs = getattr(self.app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
+        if docs is not None:
+            for operations in paths.values():
+                for method, operation in operations.items():
+                    operations[method] = _with_docs(operation, docs)
+        return paths, components
 
     def schema(self) -> dict[str, Any]:
         document: dict[str, Any] = super().schema()
@@ -77,3 +119,28 @@ def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
             status,
             {"description": description, "content": {"application/json": {"schema": ERROR_REF}}},
         )
+
+
+def _with_docs(operation: dict[str, Any], docs: dict[str, Any]) -> dict[str, Any]:
+    # quart-schema shares the parameter list and responses between an operation's
+    # methods: build new ones rather than change those in place.
+    operation = {**operation, "parameters": [*operation.get("parameters", []), *docs["parameters"]]}
+    responses = {**operation.get("responses", {}), **docs["responses"]}
+    for status, description in docs["errors"].items():
+        existing = responses.get(status)
+        if existing is None:
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": ERROR_REF}},
+            }
+        else:
+            joined = "; ".join(part for part in (existing.get("description"), description) if part)
+            responses[status] = {**existing, "description": joined}
+    for status, headers in docs["response_headers"].items():
+        if status in responses:
+            documented = dict(responses[status].get("headers", {}))
+            for name, description in headers.items():
+                documented[name] = {"description": description, "schema": {"type": "string"}}
+            responses[status] = {**responses[status], "headers": documented}
+    operation["responses"] = responses
+    return operation

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from service.database import lock_for_update
 from service.errors import is_unique_violation
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
@@ -33,14 +34,22 @@ SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
 LIKE_ESCAPE = "\\"
 
 
-async def find_product(session: AsyncSession, product_id: int) -> Product | None:
-    """The product with this id, or None."""
+async def find_product(
+    session: AsyncSession, product_id: int, *, for_update: bool = False
+) -> Product | None:
+    """The product with this id, or None; `for_update` locks the row (PostgreSQL) and
+    reloads it."""
+    if for_update:
+        await lock_for_update(session, Product)
+        return await session.get(Product, product_id, with_for_update=True, populate_existing=True)
     return await session.get(Product, product_id)
 
 
-async def get_product(session: AsyncSession, product_id: int) -> Product:
+async def get_product(
+    session: AsyncSession, product_id: int, *, for_update: bool = False
+) -> Product:
     """The product with this id; raises ProductNotFound."""
-    product = await find_product(session, product_id)
+    product = await find_product(session, product_id, for_update=for_update)
     if product is None:
         raise ProductNotFound(product_id)
     return product

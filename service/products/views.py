@@ -15,6 +15,7 @@ from quart_schema import (
 )
 
 from service.auth.guards import auth_required, current_user
+from service.common.conditional import require_if_match, tagged_read, tagged_write
 from service.common.openapi import NoContent
 from service.common.pagination import CursorCodec, CursorPage, page_headers
 from service.common.schemas import ErrorBody
@@ -22,6 +23,7 @@ from service.common.urls import public_url
 from service.common.views import register_class_view
 from service.errors import ValidationError
 from service.extensions import db
+from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
 from service.products.exceptions import NotYourProduct
 from service.products.models import Product
@@ -71,15 +73,24 @@ class ProductAPI(MethodView):
     @validate_response(ErrorBody, 400)
     @validate_response(ErrorBody, 401)
     @validate_response(ErrorBody, 409)
+    @validate_response(ErrorBody, 422)
+    @accepts_idempotency_key
     async def post(self, data: ProductCreate) -> tuple[ProductRead, int, Headers]:
         """Create a product owned by the caller."""
-        product = await services.create_product(db.session(), owner_id=current_user.id, data=data)
-        caching.invalidate_after_commit(owner_ids=[product.owner_id])
-        location = public_url(url_for(f"{request.blueprint}.products_get", id=product.id))
-        return ProductRead.model_validate(product), 201, {"Location": location}
+
+        async def create() -> tuple[ProductRead, int, Headers]:
+            product = await services.create_product(
+                db.session(), owner_id=current_user.id, data=data
+            )
+            caching.invalidate_after_commit(owner_ids=[product.owner_id])
+            location = public_url(url_for(f"{request.blueprint}.products_get", id=product.id))
+            return ProductRead.model_validate(product), 201, {"Location": location}
+
+        return await idempotent(create)
 
     @validate_response(ProductRead)
     @validate_response(ErrorBody, 404)
+    @tagged_read
     async def get(self, id: int) -> ProductRead:
         """One product."""
         return ProductRead.model_validate(await caching.product_json(id))
@@ -92,6 +103,7 @@ class ProductAPI(MethodView):
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
+    @tagged_write
     async def put(self, id: int, data: ProductReplace) -> ProductRead:
         """Replace a product (owner or admin); a left-out description is cleared."""
         return await _update(id, data)
@@ -104,6 +116,7 @@ class ProductAPI(MethodView):
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
+    @tagged_write
     async def patch(self, id: int, data: ProductUpdate) -> ProductRead:
         """Update some fields of a product (owner or admin)."""
         return await _update(id, data)
@@ -113,11 +126,13 @@ class ProductAPI(MethodView):
     @validate_response(ErrorBody, 401)
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
+    @tagged_write
     async def delete(self, id: int) -> tuple[str, int]:
         """Delete a product (owner or admin)."""
         session = db.session()
-        product = await services.get_product(session, id)
+        product = await services.get_product(session, id, for_update=True)
         ensure_owner_or_admin(product)
+        require_if_match(ProductRead.model_validate(product))
         await services.delete_product(session, product)
         caching.invalidate_after_commit(product_ids=[id], owner_ids=[product.owner_id])
         return "", 204
@@ -131,8 +146,9 @@ def ensure_owner_or_admin(product: Product) -> None:
 
 async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> ProductRead:
     session = db.session()
-    product = await services.get_product(session, product_id)
+    product = await services.get_product(session, product_id, for_update=True)
     ensure_owner_or_admin(product)
+    require_if_match(ProductRead.model_validate(product))
     product = await services.update_product(session, product, data=data)
     caching.invalidate_after_commit(product_ids=[product_id], owner_ids=[product.owner_id])
     return ProductRead.model_validate(product)

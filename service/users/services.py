@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.auth.sessions import end_sessions
+from service.database import lock_for_update
 from service.errors import is_unique_violation
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
@@ -17,14 +18,19 @@ from service.users.models import User
 from service.users.schemas import UserCreate, UserStats, UserUpdate
 
 
-async def find_user(session: AsyncSession, user_id: int) -> User | None:
-    """The user with this id, or None."""
+async def find_user(
+    session: AsyncSession, user_id: int, *, for_update: bool = False
+) -> User | None:
+    """The user with this id, or None; `for_update` locks the row (PostgreSQL) and reloads it."""
+    if for_update:
+        await lock_for_update(session, User)
+        return await session.get(User, user_id, with_for_update=True, populate_existing=True)
     return await session.get(User, user_id)
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
+async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = False) -> User:
     """The user with this id; raises UserNotFound."""
-    user = await find_user(session, user_id)
+    user = await find_user(session, user_id, for_update=for_update)
     if user is None:
         raise UserNotFound(user_id)
     return user

@@ -12,6 +12,7 @@ from quart_schema import (
 )
 
 from service.auth.guards import auth_required, authenticate, current_user
+from service.common.conditional import require_if_match, tagged_read, tagged_write
 from service.common.openapi import NoContent
 from service.common.pagination import (
     CursorCodec,
@@ -25,6 +26,7 @@ from service.common.urls import public_url
 from service.common.views import register_class_view
 from service.errors import ValidationError
 from service.extensions import db
+from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
 from service.products import services as product_services
 from service.rate_limit import limit_group
@@ -67,6 +69,8 @@ class UserAPI(MethodView):
     @validate_response(UserRead, 201)
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 409)
+    @validate_response(ErrorBody, 422)
+    @accepts_idempotency_key
     async def post(self, data: UserCreate) -> tuple[UserRead, int, Headers]:
         """Sign up. `is_admin: true` needs an administrator's token."""
         if data.is_admin:
@@ -75,14 +79,19 @@ class UserAPI(MethodView):
             caller = await authenticate("access")
             if not caller.is_admin:
                 raise AdminRequired()
-        user = await services.create_user(db.session(), data=data)
-        location = public_url(url_for(f"{request.blueprint}.users_get", id=user.id))
-        return UserRead.model_validate(user), 201, {"Location": location}
+
+        async def create() -> tuple[UserRead, int, Headers]:
+            user = await services.create_user(db.session(), data=data)
+            location = public_url(url_for(f"{request.blueprint}.users_get", id=user.id))
+            return UserRead.model_validate(user), 201, {"Location": location}
+
+        return await idempotent(create)
 
     @auth_required
     @validate_response(UserRead)
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
+    @tagged_read
     async def get(self, id: int) -> UserRead:
         """One user (self or admin)."""
         ensure_self_or_admin(id)
@@ -94,6 +103,7 @@ class UserAPI(MethodView):
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
+    @tagged_write
     async def patch(self, id: int, data: UserUpdate) -> UserRead:
         """Update any of name, email, password (self or admin); `is_admin` only by an admin.
 
@@ -103,7 +113,8 @@ class UserAPI(MethodView):
         if data.is_admin is not None:
             ensure_admin()
         session = db.session()
-        user = await services.get_user(session, id)
+        user = await services.get_user(session, id, for_update=True)
+        require_if_match(UserRead.model_validate(user))
         user = await services.update_user(session, user, data=data, by_self=id == current_user.id)
         caching.invalidate_after_commit(id)
         return UserRead.model_validate(user)
@@ -115,11 +126,13 @@ class UserAPI(MethodView):
     @document_response(NoContent, 204)
     @validate_response(ErrorBody, 403)
     @validate_response(ErrorBody, 404)
+    @tagged_write
     async def delete(self, id: int) -> tuple[str, int]:
         """Delete a user and their products (self or admin)."""
         ensure_self_or_admin(id)
         session = db.session()
-        user = await services.get_user(session, id)
+        user = await services.get_user(session, id, for_update=True)
+        require_if_match(UserRead.model_validate(user))
         product_ids = await product_services.product_ids_of(session, owner_id=id)
         await services.delete_user(session, user)
         caching.invalidate_after_commit(id)
@@ -161,6 +174,7 @@ def _cursor_codec() -> CursorCodec:
 @auth_required
 @validate_response(UserRead)
 @validate_response(ErrorBody, 401)
+@tagged_read
 async def me() -> UserRead:
     """The caller's own user."""
     return UserRead.model_validate(current_user)

@@ -1,0 +1,190 @@
+"""`Idempotency-Key` on the POSTs that create: a retry gets the first answer, on any instance.
+
+How a keyed request runs (`idempotent`):
+1. The key is claimed in a short transaction of its own (a row with no answer yet and a
+   lease), committed before anything is written. A retry that finds the claim gets 409
+   REQUEST_IN_PROGRESS; one with another body gets 422; one that finds an answer gets it.
+2. The view's write and the answer are stored in one transaction, the one
+   `ServiceApp.dispatch_request` commits: after a commit that was cut off, either both
+   exist (a retry gets the 201) or neither does (a retry runs afresh).
+3. If the request fails, teardown deletes its claim unless an answer is stored, so a
+   retry runs again at once. If even that fails (database gone), the lease
+   (`IDEMPOTENCY_LEASE_SECONDS`) runs out and the next retry takes the key over.
+
+The claim uses the request's own session (it commits only the reads made so far, e.g. the
+token's user): a second connection per request could exhaust the pool under load, with
+every request holding one connection and waiting for another.
+
+Only successful answers are stored; an error answer leaves nothing behind, and the retry
+is executed again (a 409 DUPLICATE_ENTRY stays a 409, a 503 becomes a fresh attempt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from quart import Quart, current_app, g, request
+
+from service.common.openapi import document_operation
+from service.config import Settings
+from service.errors import ValidationError
+from service.extensions import db, limiter
+from service.idempotency import services
+from service.idempotency.services import Claim, StoredResponse
+
+logger = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
+_MAX_SCOPE = 255
+
+T = TypeVar("T")
+Created = tuple[BaseModel, int, dict[str, str]]
+
+
+def accepts_idempotency_key(view: T) -> T:
+    """Mark (and document) a POST whose view runs its write through `idempotent`."""
+    setattr(view, IDEMPOTENT_ATTRIBUTE, True)
+    document_operation(
+        view,
+        parameters=[
+            {
+                "name": HEADER,
+                "in": "header",
+                "required": False,
+                "description": (
+                    "1-255 visible ASCII characters, scoped to the caller. A retry with the "
+                    "same key and body within 24 hours gets the first answer again, on "
+                    "any instance, without a second write."
+                ),
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": "^[!-~]{1,255}$",
+                },
+            }
+        ],
+        errors={
+            400: (
+                "Malformed JSON, a body that fails validation, or an Idempotency-Key that is "
+                "not 1-255 visible ASCII characters"
+            ),
+            409: "REQUEST_IN_PROGRESS: the first request with this Idempotency-Key still runs",
+            422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key came with another body",
+        },
+        response_headers={
+            201: {
+                "Location": "The new item",
+                REPLAYED_HEADER: "`true` when this is the stored answer to an earlier request",
+            }
+        },
+    )
+    return view
+
+
+async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int, dict[str, str]]:
+    """Run `create` (the view's write) at most once per caller and Idempotency-Key.
+
+    Call it after authorization and before any write; without the header it just runs
+    `create`.
+    """
+    values = request.headers.getlist(HEADER)
+    if not values:
+        return await create()
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, IDEMPOTENT_ATTRIBUTE, False):
+        raise RuntimeError(f"{request.endpoint} uses Idempotency-Key undocumented")
+    key = _valid_key(values)
+    settings: Settings = current_app.extensions["settings"]
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("claim the Idempotency-Key before writing anything")
+    outcome = await services.claim_key(
+        session,
+        scope=caller_scope(),
+        key=key,
+        fingerprint=await _fingerprint(settings.SECRET_KEY),
+        lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
+    )
+    if isinstance(outcome, Claim):
+        # Set before the commit: if the commit's answer is lost, teardown still releases it.
+        g.idempotency_claim = outcome
+    await session.commit()  # the claim stands alone (see the module's docstring)
+    if isinstance(outcome, StoredResponse):
+        headers = {REPLAYED_HEADER: "true"}
+        if outcome.location is not None:
+            headers["Location"] = outcome.location
+        return json.loads(outcome.body), outcome.status_code, headers
+
+    async def answered() -> None:
+        g.pop("idempotency_claim", None)
+
+    db.after_commit(answered)
+    body, status, headers = await create()
+    await services.record_response(
+        session,
+        outcome,
+        status_code=status,
+        body=json.dumps(body.model_dump(mode="json")),
+        location=headers.get("Location"),
+    )
+    return body, status, headers
+
+
+def caller_scope() -> str:
+    """Whose keys these are: the authenticated user, else the client's address."""
+    user = g.get("current_user")  # set by service.auth.guards.authenticate
+    if user is not None:
+        return f"user:{user.id}"
+    scope = f"client:{limiter.client_key()}"
+    if len(scope) > _MAX_SCOPE:  # a forwarded "address" can be any text
+        scope = "client#" + hashlib.sha256(scope.encode()).hexdigest()
+    return scope
+
+
+def init_app(app: Quart) -> None:
+    """Release the claims of requests that end without a committed answer."""
+
+    async def release_unanswered_claim(_exc: BaseException | None) -> None:
+        claim: Claim | None = g.pop("idempotency_claim", None)
+        if claim is None:
+            return
+        try:
+            # Whatever the request left open goes first (on SQLite it would hold the lock).
+            await db.rollback_request()
+        except Exception:  # a lost connection: nothing of it is held any more
+            logger.debug("rollback before releasing a claim failed", exc_info=True)
+        try:
+            async with db.session_for_task() as session:
+                await services.release_claim(session, claim)
+                await session.commit()
+        except Exception:  # the lease expires; a retry then takes the key over
+            logger.warning("could not release an Idempotency-Key claim", exc_info=True)
+
+    app.teardown_request(release_unanswered_claim)
+
+
+def _valid_key(values: list[str]) -> str:
+    if len(values) == 1 and _VALID_KEY.fullmatch(values[0]):
+        return values[0]
+    raise ValidationError.for_fields(
+        {HEADER: ["must be one header of 1-255 visible ASCII characters"]}
+    )
+
+
+async def _fingerprint(secret: str) -> str:
+    """HMAC of method, path and the body as canonical JSON (key order and spacing aside)."""
+    body = json.dumps(await request.get_json(), sort_keys=True, separators=(",", ":"))
+    message = f"{request.method}\n{request.path}\n{body}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
