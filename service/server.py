@@ -68,8 +68,9 @@ class KeepAliveGuard:
       Hypercorn closes) waits while the rest is read and discarded, up to `linger_limit`
       bytes or LINGER_SECONDS: a lingering close (RFC 9112, section 9.6).
 
-    tests/test_keep_alive.py drives every early answer over one connection; run it when
-    switching servers (uvicorn drains unread bodies itself; there this wrapper is inert).
+    The wrapper is plain ASGI, so it works under any server; tests/test_keep_alive.py
+    drives every early answer over one connection and tells whether a new server still
+    needs it.
     """
 
     def __init__(self, app: ASGIFramework, *, linger_limit: int) -> None:
