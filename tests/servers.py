@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 SERVICE = str(Path(sys.executable).with_name("service"))
+STARTUP_SECONDS = 60
 
 
 def free_port() -> int:
@@ -71,7 +73,9 @@ async def running_servers(settings: Any, count: int, cwd: Path) -> AsyncIterator
 
 
 async def _wait_healthy(client: httpx.AsyncClient, server: Server) -> None:
-    for _ in range(200):
+    # A deadline, not a count of tries: start-up is slow on a loaded machine.
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
         if server.process.returncode is not None:
             raise RuntimeError(f"server at {server.url} exited with {server.process.returncode}")
         try:
@@ -80,7 +84,7 @@ async def _wait_healthy(client: httpx.AsyncClient, server: Server) -> None:
         except httpx.TransportError:
             pass
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"server at {server.url} did not become healthy")
+    raise TimeoutError(f"server at {server.url} did not become healthy in {STARTUP_SECONDS} s")
 
 
 @dataclass

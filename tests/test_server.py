@@ -3,32 +3,81 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
 from pathlib import Path
 
+import h11
 import httpx
 
 from tests.conftest import Backend, reset_backend
-from tests.factories import PASSWORD
+from tests.factories import FAST_HASHING, PASSWORD
 from tests.servers import running_servers
 
 
 async def test_sigterm_lets_in_flight_request_finish(
     postgres_backend: Backend, tmp_path: Path
 ) -> None:
-    # Full-cost argon2id makes a login take a noticeable time: the in-flight request.
-    settings = postgres_backend.settings(RATE_LIMIT_ENABLED=False, PASSWORD_HASH_TIME_COST=6)
+    settings = postgres_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
     async with running_servers(settings, 1, tmp_path) as (server,), httpx.AsyncClient() as client:
         body = {"email": "slow@example.com", "password": PASSWORD}
         await client.post(f"{server.url}/api/v1/users/", json={**body, "name": "Slow"})
-        login = asyncio.create_task(client.post(f"{server.url}/api/v1/auth/login", json=body))
-        await asyncio.sleep(0.05)
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        http = h11.Connection(h11.CLIENT)
+        content = json.dumps(body).encode()
+        head = h11.Request(
+            method="POST",
+            target="/api/v1/auth/login",
+            headers=[
+                ("Host", host),
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(content))),
+                ("Expect", "100-continue"),
+            ],
+        )
+        writer.write(http.send(head))
+        # `100 Continue` means the server has taken the request in: it is in flight, and
+        # stays so until its body, sent only after the signal, has been answered.
+        continued = await next_event(http, reader)
+        assert isinstance(continued, h11.InformationalResponse)
+        assert continued.status_code == 100
         server.process.send_signal(signal.SIGTERM)
-        response = await login
+        await asyncio.wait_for(refused(host, int(port)), 30)  # shutting down now
+        writer.write(http.send(h11.Data(data=content)) + http.send(h11.EndOfMessage()))
+        response = await next_event(http, reader)
+        assert isinstance(response, h11.Response)
         assert response.status_code == 200
-        assert "access_token" in response.json()
+        answer = b""
+        while isinstance(event := await next_event(http, reader), h11.Data):
+            answer += event.data
+        assert isinstance(event, h11.EndOfMessage)
+        assert "access_token" in json.loads(answer)
+        writer.close()
+        await writer.wait_closed()
         assert await asyncio.wait_for(server.process.wait(), 30) == 0
     await reset_backend(postgres_backend)
+
+
+async def refused(host: str, port: int) -> None:
+    """Return once the server no longer accepts connections."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: dropped from the backlog
+            return
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        await asyncio.sleep(0.01)
+
+
+async def next_event(http: h11.Connection, reader: asyncio.StreamReader) -> object:
+    """The server's next HTTP event, reading from the socket as needed."""
+    while (event := http.next_event()) is h11.NEED_DATA:
+        http.receive_data(await asyncio.wait_for(reader.read(65536), 30))
+    return event
 
 
 async def test_cors_preflight_and_headers_for_allowed_origin(
