@@ -148,6 +148,14 @@ class ServiceUnavailable(APIError):
         super().__init__(message, **kwargs)
 
 
+class DatabaseTimeout(ServiceUnavailable):
+    message = "The database did not answer in time; try again shortly"
+
+
+class CacheUnavailable(ServiceUnavailable):
+    message = "The change cannot be published to the shared cache; try again shortly"
+
+
 _HTTP_ERRORS: dict[int, type[APIError]] = {
     400: BadRequest,
     401: Unauthorized,
