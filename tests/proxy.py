@@ -152,7 +152,9 @@ class TcpProxy:
                 pattern = self._cut_pattern
                 if from_client and pattern is not None and pattern in chunk:
                     self._cut_pattern = None
-                    link.close()
+                    # The server side ends with a FIN after the chunk (a reset could discard
+                    # it unread); the client side is reset, so no reply reaches it.
+                    link.close(flush_server=True)
                     self._cut_fired.set()
                     break
         except (OSError, RuntimeError):
@@ -180,11 +182,14 @@ class _Link:
         self.server = server
         self.closed = False
 
-    def close(self) -> None:
+    def close(self, *, flush_server: bool = False) -> None:
         if not self.closed:
             self.closed = True
             _abort(self.client)
-            _abort(self.server)
+            if flush_server:
+                self.server.close()
+            else:
+                _abort(self.server)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
