@@ -138,21 +138,23 @@ class RequestDeadline:
         self._handle: asyncio.TimerHandle | None = None
         self._cancels = 0
         self._stopped = False
+        self.expired = False
 
     def start(self, seconds: float) -> None:
         """Start counting (once; later calls keep the first start)."""
-        if self._handle is None and self._cancels == 0 and not self._stopped:
+        if self._handle is None and not self.expired and not self._stopped:
             self._handle = asyncio.get_running_loop().call_later(seconds, self._expire)
 
     def _expire(self) -> None:
         if self._task is None or self._task.done():
             return
+        self.expired = True
         self._cancels += 1
         self._task.cancel()
         self._handle = asyncio.get_running_loop().call_later(self.NUDGE_SECONDS, self._expire)
 
     def stop(self) -> bool:
-        """Stop the clock; True when it had expired (its cancellations are withdrawn)."""
+        """Stop the clock and withdraw its cancellations; True when it had expired."""
         self._stopped = True
         if self._handle is not None:
             self._handle.cancel()
@@ -160,7 +162,8 @@ class RequestDeadline:
         if self._task is not None:
             for _ in range(self._cancels):
                 self._task.uncancel()
-        return self._cancels > 0
+        self._cancels = 0
+        return self.expired
 
     async def absorb_late_cancellation(self) -> None:
         """The work finished just as the clock ran out: take the cancellation still due."""
@@ -231,9 +234,13 @@ class Database:
         """
         deadline = RequestDeadline()
         g.db_deadline = deadline
+        if g.get("db_session") is not None:
+            deadline.start(self.timeout)  # opened before the view (by a hook)
         try:
             yield
-        except asyncio.CancelledError as error:
+        except (Exception, asyncio.CancelledError) as error:
+            # Past the deadline, whatever surfaced (the cancellation, or an error SQLAlchemy
+            # made of it) means the database stayed silent.
             if not deadline.stop():
                 raise
             logger.warning(
@@ -246,6 +253,7 @@ class Database:
             if deadline.stop():
                 await deadline.absorb_late_cancellation()
         finally:
+            deadline.stop()
             g.pop("db_deadline", None)
 
     async def _discard_request_session(self) -> None:

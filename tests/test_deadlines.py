@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -18,8 +20,9 @@ from service.app import create_app
 from service.config import Settings
 from service.extensions import db
 from tests.conftest import Backend, ProxyFactory, reset_backend
-from tests.factories import FAST_HASHING, bearer, user_with_token
+from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.proxy import TcpProxy
+from tests.servers import running_servers
 
 DATABASE_TIMEOUT = 1.0
 POOL_SIZE = 2
@@ -35,7 +38,7 @@ async def proxy_in_front_of(tcp_proxy: ProxyFactory, url: str) -> TcpProxy:
     return await tcp_proxy(parsed.host or "127.0.0.1", parsed.port or 5432)
 
 
-async def timed(request: Any) -> tuple[Any, float]:
+async def timed(request: Awaitable[Any]) -> tuple[Any, float]:
     loop = asyncio.get_running_loop()
     started = loop.time()
     response = await request
@@ -103,6 +106,34 @@ async def test_silent_database_answers_503_in_time_then_recovers(
     db_proxy.pass_through()
     served = await client.get("/api/v1/users/me", headers=bearer(token))
     assert served.status_code == 200
+
+
+async def test_server_process_on_a_silent_database_answers_503_in_time_then_recovers(
+    proxied_settings: Settings, db_proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """The same through a real `service run` (Hypercorn), as a client sees it."""
+    async with (
+        running_servers(proxied_settings, 1, tmp_path) as (server,),
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        body = {"email": "silent@example.com", "password": PASSWORD}
+        assert (
+            await client.post("/api/v1/users/", json={**body, "name": "Silent"})
+        ).status_code == 201
+        token = (await client.post("/api/v1/auth/login", json=body)).json()["access_token"]
+
+        db_proxy.silent()
+        pending = asyncio.create_task(timed(client.get("/api/v1/users/me", headers=bearer(token))))
+        assert (await client.get("/health")).status_code == 200
+        assert not pending.done()
+        response, elapsed = await pending
+        assert response.status_code == 503
+        assert response.headers["Retry-After"].isdigit()
+        assert response.json()["error"] == "SERVICE_UNAVAILABLE"
+        assert elapsed < DATABASE_TIMEOUT + 1
+
+        db_proxy.pass_through()
+        assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
 
 
 async def test_timeouts_beyond_the_pool_size_leave_no_connection_behind(
