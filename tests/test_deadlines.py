@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,35 @@ async def test_server_process_on_a_silent_database_answers_503_in_time_then_reco
 
         db_proxy.pass_through()
         assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+
+
+async def test_locked_sqlite_file_answers_503_in_time_then_recovers(
+    sqlite_backend: Backend,
+) -> None:
+    """The embedded backend's silence: another process holds the file's write lock."""
+    settings = sqlite_backend.settings(
+        **FAST_HASHING, RATE_LIMIT_ENABLED=False, DATABASE_TIMEOUT=DATABASE_TIMEOUT
+    )
+    path = make_url(settings.database_url).database
+    assert path is not None
+    product = {"name": "Lamp", "sku": "LAMP-3", "price_cents": 100}
+    try:
+        async with create_app(settings).test_app() as serving:
+            client = serving.test_client()
+            _, token = await user_with_token(client, settings)
+            lock = sqlite3.connect(path, isolation_level=None)
+            try:
+                lock.execute("BEGIN EXCLUSIVE")
+                response, elapsed = await timed(
+                    client.post("/api/v1/products/", json=product, headers=bearer(token))
+                )
+                await assert_timely_503(response, elapsed)
+            finally:
+                lock.close()  # rolls the lock's transaction back
+            created = await client.post("/api/v1/products/", json=product, headers=bearer(token))
+            assert created.status_code == 201
+    finally:
+        await reset_backend(sqlite_backend)
 
 
 async def test_timeouts_beyond_the_pool_size_leave_no_connection_behind(
