@@ -123,7 +123,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 class RequestDeadline:
-    """Cancels the request's task when its time is up, then again until it stops.
+    """Cancels the current task when its time is up, then again until it stops.
 
     Not `asyncio.timeout`: SQLAlchemy answers a cancellation inside a statement by
     invalidating the connection, and closes it politely first, which waits up to 2 s more
@@ -266,13 +266,21 @@ class Database:
         """Run clean-up on the session; discard the connection if the database is silent."""
         if g.get("db_session_discarded"):
             return  # the connection is gone already; there is nothing left to clean
+        deadline = RequestDeadline()
+        deadline.start(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
-                await work()
-        except TimeoutError:
+            await work()
+        except (Exception, asyncio.CancelledError):
+            if not deadline.stop():
+                raise
             logger.warning("database silent during clean-up; connection discarded")
             g.db_session_discarded = True
             await session.invalidate()
+        else:
+            if deadline.stop():
+                await deadline.absorb_late_cancellation()
+        finally:
+            deadline.stop()
 
     def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` just before this request's transaction commits.
