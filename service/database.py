@@ -88,7 +88,12 @@ def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncE
     if url.startswith("sqlite"):
         _ensure_sqlite_directory(url)
         engine = create_async_engine(url, **options)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = round(settings.DATABASE_TIMEOUT * 1000)
+
+        def pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            _sqlite_pragmas(dbapi_connection, busy_ms)
+
+        event.listen(engine.sync_engine, "connect", pragmas)
         return engine
     connect_args: dict[str, Any] = {
         "timeout": settings.DATABASE_TIMEOUT,  # TCP connect and start-up together
@@ -113,12 +118,13 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # A locked file is SQLite's silent database: it gives up after DATABASE_TIMEOUT (a 503).
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -177,16 +183,20 @@ class Database:
     A request that opens a session gets a deadline of `DATABASE_TIMEOUT` from then on for
     its view and commit: on a silent database it is answered 503 when the deadline passes,
     and its connection is discarded (never returned to the pool, where the next request
-    would hang on it again).
+    would hang on it again). On SQLite, a locked file gives up after as long (a 503 too).
     """
 
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.timeout = 5.0
+        self.deadlines = True
 
     def init_app(self, app: Quart, settings: Settings) -> None:
         self.timeout = settings.DATABASE_TIMEOUT
+        # SQLite's statements run in a thread that a cancellation cannot stop (it would go
+        # on holding the file's lock); there SQLite's own busy_timeout is the bound.
+        self.deadlines = not settings.database_url.startswith("sqlite")
 
         async def connect() -> None:
             self.engine = create_engine(settings)
@@ -232,6 +242,9 @@ class Database:
         Past the deadline the request's connection is invalidated (closed without a word
         to the server) and the request raises `DatabaseTimeout`, a 503 with Retry-After.
         """
+        if not self.deadlines:
+            yield
+            return
         deadline = RequestDeadline()
         g.db_deadline = deadline
         if g.get("db_session") is not None:
@@ -266,6 +279,9 @@ class Database:
         """Run clean-up on the session; discard the connection if the database is silent."""
         if g.get("db_session_discarded"):
             return  # the connection is gone already; there is nothing left to clean
+        if not self.deadlines:
+            await work()
+            return
         deadline = RequestDeadline()
         deadline.start(self.timeout)
         try:
