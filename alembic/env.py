@@ -48,7 +48,7 @@ def _run(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(_settings())
+    engine = create_engine(_settings(), command_timeout=False)  # DDL may run long
     try:
         async with engine.connect() as connection:
             if connection.dialect.name == "sqlite":

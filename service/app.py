@@ -27,12 +27,14 @@ class ServiceApp(Quart):
     """Quart whose request transaction commits after the view returns.
 
     Committing here, before the response is made, means a failed commit goes through the
-    error handlers (a 409 or 500), never a false 201.
+    error handlers (a 409 or 500), never a false 201. The view and the commit share the
+    request's database deadline (a 503 when the database stays silent past it).
     """
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
-        result = await super().dispatch_request(request_context)
-        await db.commit_request()
+        async with db.request_deadline():
+            result = await super().dispatch_request(request_context)
+            await db.commit_request()
         return result
 
     def raise_routing_exception(self, request: BaseRequestWebsocket) -> NoReturn:

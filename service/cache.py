@@ -4,9 +4,11 @@ Entries are grouped in namespaces (`product:42`, `products:list`, `stats:7`). A 
 has a generation number inside every key of it; a write bumps the generation after its
 transaction commits, so every instance misses on its very next read, and a slow reader
 that loaded the old row before the commit writes it under the old generation, where
-nobody looks again. Only one request at a time recomputes a missing key (a lock in the
+nobody looks again. The write also bumps it before its commit, and is refused (503) when
+that fails: committed without it, other instances would serve the old value until its TTL
+(docs/caching.md). Only one request at a time recomputes a missing key (a lock in the
 cache), the others wait for its result. When Redis fails, reads fall through to the
-database and writes go on; the failure is logged and counted, never a 500.
+database; the failure is logged and counted, never a 500.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from cashews import Cache as CashewsCache
 from quart import Quart
 
 from service.config import Settings
+from service.errors import CacheUnavailable
 from service.observability import Metrics
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,14 @@ LOCK_SECONDS = 5.0
 LOCK_POLL_SECONDS = 0.02
 REDIS_TIMEOUT_SECONDS = 0.5
 _MISSING = object()
+
+
+class CommitHooks(Protocol):
+    """Where work is scheduled around a commit (the request's transaction: `db`)."""
+
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None: ...
 
 
 class Cache:
@@ -64,6 +75,9 @@ class Cache:
                     pickle_type="json",
                     socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
                     socket_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_keepalive=True,
+                    # waiting for a free connection is bounded like a command
+                    wait_for_connection_timeout=REDIS_TIMEOUT_SECONDS,
                 )
             else:
                 self.backend.setup("mem://", size=100_000)
@@ -129,13 +143,36 @@ class Cache:
 
         return decorator
 
-    async def invalidate(self, *namespaces: str) -> None:
-        """Make every entry of these namespaces unreachable, on every instance."""
+    async def invalidate(self, *namespaces: str, required: bool = False) -> None:
+        """Make every entry of these namespaces unreachable, on every instance.
+
+        A failure is logged and counted; with `required` it also raises `CacheUnavailable`.
+        """
         for namespace in namespaces:
             try:
                 await self.backend.incr(self._generation_key(namespace), expire=GENERATION_TTL)
-            except Exception:  # noqa: BLE001 - entries expire by TTL; the write stands
+            except Exception as error:  # entries expire by TTL; only `required` refuses
                 self._failed("invalidate")
+                if required:
+                    raise CacheUnavailable() from error
+
+    def invalidate_with_commit(self, transaction: CommitHooks, *namespaces: str) -> None:
+        """Invalidate these namespaces around the transaction's commit (STYLE rule 13).
+
+        Before the commit the invalidation is recorded, and when Redis cannot take it the
+        write is refused (503, rolled back): committed, it would leave other instances
+        serving the old value until CACHE_TTL. After the commit it is done again, for the
+        readers that re-cached the old row between the two.
+        """
+
+        async def record() -> None:
+            await self.invalidate(*namespaces, required=True)
+
+        async def invalidate() -> None:
+            await self.invalidate(*namespaces)
+
+        transaction.before_commit(record)
+        transaction.after_commit(invalidate)
 
     def _generation_key(self, namespace: str) -> str:
         return f"{self.prefix}gen:{namespace}"

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
     DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+    # How long a request waits on a silent database before its 503 (the contract's name).
+    DATABASE_TIMEOUT: float = Field(default=5.0, gt=0)
     DATABASE_ECHO: bool = False
     REDIS_URL: str | None = None
     REDIS_KEY_PREFIX: str = "svc:"

@@ -7,8 +7,10 @@ from redis.asyncio import Redis
 
 from service.config import Settings
 
-# Short timeouts: with Redis down, requests fall back quickly instead of hanging.
+# Short timeouts: with Redis down or silent, requests fall back quickly instead of hanging.
+# redis-py retries no command unless told to, so one command costs at most this long.
 SOCKET_TIMEOUT_SECONDS = 0.5
+HEALTH_CHECK_SECONDS = 30
 
 
 class RedisClient:
@@ -24,7 +26,8 @@ class RedisClient:
                     settings.REDIS_URL,
                     socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
                     socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                    health_check_interval=30,
+                    socket_keepalive=True,
+                    health_check_interval=HEALTH_CHECK_SECONDS,
                 )
 
         async def disconnect() -> None:

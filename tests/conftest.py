@@ -10,7 +10,7 @@ import asyncio
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from service.app import create_app
 from service.config import Settings
 from service.database import create_engine
 from tests.factories import FAST_HASHING
+from tests.proxy import TcpProxy
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -181,6 +182,24 @@ async def _app(settings: Settings) -> AsyncIterator[Any]:
 @pytest.fixture(name="client")
 def _client(app: Any) -> Any:
     return app.test_client()
+
+
+ProxyFactory = Callable[[str, int], Awaitable[TcpProxy]]
+
+
+@pytest.fixture(name="tcp_proxy")
+async def _tcp_proxy() -> AsyncIterator[ProxyFactory]:
+    """Start `TcpProxy`s in front of servers (`await tcp_proxy(host, port)`); all stop after."""
+    proxies: list[TcpProxy] = []
+
+    async def start(host: str, port: int) -> TcpProxy:
+        proxy = await TcpProxy(host, port).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        await proxy.stop()
 
 
 # -- a per-backend tally at the end, so the output shows both halves ran ----------------

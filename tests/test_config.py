@@ -154,6 +154,20 @@ def test_settings_read_from_environment_variables(monkeypatch: pytest.MonkeyPatc
     assert settings.PORT == 9001
 
 
+def test_database_timeout_defaults_to_five_seconds_and_reads_from_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).DATABASE_TIMEOUT == 5
+    monkeypatch.setenv("DATABASE_TIMEOUT", "1.5")
+    assert Settings(_env_file=None).DATABASE_TIMEOUT == 1.5
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_database_timeout_that_is_not_positive_is_refused_naming_it(value: str) -> None:
+    with pytest.raises(ValidationError, match="DATABASE_TIMEOUT"):
+        Settings(DATABASE_TIMEOUT=value, _env_file=None)
+
+
 # -- the console script refuses to start ------------------------------------------------
 
 

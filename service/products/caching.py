@@ -50,12 +50,11 @@ async def product_list_json(
 def invalidate_after_commit(
     *, product_ids: Iterable[int] = (), owner_ids: Iterable[int] = ()
 ) -> None:
-    """Drop the items, every list page and the owners' stats once the write commits."""
+    """Drop the items, every list page and the owners' stats with the write's commit.
+
+    Recorded before the commit too: a write whose invalidation Redis cannot take is refused.
+    """
     namespaces = [LIST_NAMESPACE]
     namespaces += [item_namespace(product_id) for product_id in product_ids]
     namespaces += [f"stats:{owner_id}" for owner_id in owner_ids]
-
-    async def invalidate() -> None:
-        await cache.invalidate(*namespaces)
-
-    db.after_commit(invalidate)
+    cache.invalidate_with_commit(db, *namespaces)

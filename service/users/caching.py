@@ -37,9 +37,5 @@ async def stats_json(user_id: int) -> JSONDict:
 
 
 def invalidate_after_commit(user_id: int) -> None:
-    """Drop the user's cached item once the write commits."""
-
-    async def invalidate() -> None:
-        await cache.invalidate(item_namespace(user_id))
-
-    db.after_commit(invalidate)
+    """Drop the user's cached item with the write's commit (recorded before it too)."""
+    cache.invalidate_with_commit(db, item_namespace(user_id))

@@ -13,8 +13,12 @@ import pytest
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import IN_CI, Backend, reset_backend
-from tests.factories import FAST_HASHING, bearer, user_with_token
+from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.servers import free_port
+
+
+def new_user() -> dict[str, Any]:
+    return {"email": "late@example.com", "name": "Late", "password": PASSWORD}
 
 
 def product(n: int, price: int = 100) -> dict[str, Any]:
@@ -125,7 +129,7 @@ async def _private_redis(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.sub
         await process.wait()
 
 
-async def test_redis_stopped_mid_test_leaves_reads_and_writes_working(
+async def test_redis_stopped_mid_test_leaves_reads_working_and_refuses_cached_writes(
     postgres_backend: Backend, private_redis: tuple[str, asyncio.subprocess.Process]
 ) -> None:
     url, redis_process = private_redis
@@ -147,11 +151,15 @@ async def test_redis_stopped_mid_test_leaves_reads_and_writes_working(
         listed = await client.get("/api/v1/products/")
         assert listed.status_code == 200
         assert len(await listed.get_json()) == 1
-        created = await client.post("/api/v1/products/", json=product(2), headers=bearer(token))
-        assert created.status_code == 201
-        item = await client.get(f"/api/v1/products/{(await created.get_json())['id']}")
-        assert item.status_code == 200
-        assert len(await (await client.get("/api/v1/products/")).get_json()) == 2
+        # A write whose cache invalidation cannot be recorded is refused (other instances
+        # would serve the old list), and nothing of it is stored.
+        refused = await client.post("/api/v1/products/", json=product(2), headers=bearer(token))
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"].isdigit()
+        assert (await refused.get_json())["error"] == "SERVICE_UNAVAILABLE"
+        assert len(await (await client.get("/api/v1/products/")).get_json()) == 1
+        # Writes that touch no cached data still go through.
+        assert (await client.post("/api/v1/users/", json=new_user())).status_code == 201
         ready_response = await client.get("/ready")
         assert ready_response.status_code == 503
         assert (await ready_response.get_json())["checks"] == {"database": "ok", "redis": "error"}
