@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.database import utcnow
 from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
@@ -108,6 +109,16 @@ async def claim_key(
     raise RequestInProgress()
 
 
+def _unanswered(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+    """This request's own claim, as long as no answer is stored in it."""
+    return (
+        IdempotencyKey.scope == claim.scope,
+        IdempotencyKey.key == claim.key,
+        IdempotencyKey.claim_token == claim.token,
+        IdempotencyKey.status_code.is_(None),
+    )
+
+
 async def record_response(
     session: AsyncSession, claim: Claim, *, status_code: int, body: str, location: str | None
 ) -> None:
@@ -115,12 +126,7 @@ async def record_response(
     was lost (its lease ran out and another request took the key over)."""
     stored = await session.execute(
         update(IdempotencyKey)
-        .where(
-            IdempotencyKey.scope == claim.scope,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.claim_token == claim.token,
-            IdempotencyKey.status_code.is_(None),
-        )
+        .where(*_unanswered(claim))
         .values(status_code=status_code, response_body=body, location=location)
         .returning(IdempotencyKey.key)
         .execution_options(synchronize_session=False)
@@ -137,12 +143,7 @@ async def release_claim(session: AsyncSession, claim: Claim) -> None:
     """
     await session.execute(
         delete(IdempotencyKey)
-        .where(
-            IdempotencyKey.scope == claim.scope,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.claim_token == claim.token,
-            IdempotencyKey.status_code.is_(None),
-        )
+        .where(*_unanswered(claim))
         .execution_options(synchronize_session=False)
     )
 
