@@ -58,6 +58,9 @@ def current_session() -> AuthSession:
 
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
     """Check the request's bearer token of `kind`, its login and its user; 401 otherwise."""
+    if len(request.headers.getlist("Authorization")) > 1:
+        # Which credential counts would be ambiguous (a proxy may have checked the other).
+        raise Unauthorized("Send one Authorization header")
     try:
         if kind == "access":
             await verify_jwt_in_request()

@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 CLAIMS_KEY = "user_claims"
 REQUIRED_CLAIMS = ("sub", "exp", "iat", "jti", "type")
 MAX_USER_ID = 2**63 - 1  # ids are 64-bit at most on every backend
+MAX_TIMESTAMP = 2**63 - 1
 MAX_JTI_LENGTH = 64
+ALGORITHM = "HS256"
 # Canonical decimal only: " 1", "01", "+1" and non-ASCII digits name no user.
 _USER_ID = re.compile(r"[1-9][0-9]{0,18}")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -75,6 +77,24 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_time(value: object) -> TypeGuard[int]:
+    # A NumericDate as issued here: an integer a 64-bit clock can hold (a bigger one is a
+    # token that never expires, never one this service wrote).
+    return _is_int(value) and 0 <= value <= MAX_TIMESTAMP
+
+
+def check_header(header: Mapping[str, Any]) -> None:
+    """Only the header issued here (RFC 8725 3.1): HS256, `typ` JWT or absent, nothing else.
+
+    A `kid`, `jku`, `x5u`, `crit` or any other field names a key or a rule this service
+    never uses; accepting it silently is how key confusion starts.
+    """
+    if header.get("alg") != ALGORITHM or set(header) - {"alg", "typ"}:
+        raise InvalidClaims("Invalid token header")
+    if "typ" in header and header["typ"] != "JWT":
+        raise InvalidClaims("Invalid token header")
+
+
 def parse_claims(raw: Mapping[str, Any]) -> TokenClaims:
     """The typed claims; raises InvalidClaims for anything but the shape issued here.
 
@@ -89,9 +109,9 @@ def parse_claims(raw: Mapping[str, Any]) -> TokenClaims:
     if not isinstance(sub, str) or not _USER_ID.fullmatch(sub) or int(sub) > MAX_USER_ID:
         raise InvalidClaims("Invalid claim: sub")
     for name in ("exp", "iat"):
-        if not _is_int(raw[name]):
+        if not _is_time(raw[name]):
             raise InvalidClaims(f"Invalid claim: {name}")
-    if "nbf" in raw and not _is_int(raw["nbf"]):
+    if "nbf" in raw and not _is_time(raw["nbf"]):
         raise InvalidClaims("Invalid claim: nbf")
     jti = raw["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
@@ -121,6 +141,7 @@ def _decode_key(unverified_claims: dict[str, Any], unverified_headers: dict[str,
     # after decoding; this loader is its one public hook that sees the claims as sent,
     # so the strict shape is enforced here, for every token it decodes.
     try:
+        check_header(unverified_headers)
         parse_claims(unverified_claims)
     except InvalidClaims as error:
         raise JWTDecodeError(str(error)) from None

@@ -15,6 +15,7 @@ import jwt as pyjwt
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from werkzeug.datastructures import Headers
 
 from tests.conftest import TEST_SECRET
 from tests.factories import bearer, log_in, sign_up
@@ -22,13 +23,14 @@ from tests.factories import bearer, log_in, sign_up
 REQUIRED = ("sub", "exp", "iat", "jti", "type")
 
 
-def mint(claims: Any, key: str = TEST_SECRET) -> str:
+def mint(claims: Any, key: str = TEST_SECRET, header_fields: Any = None) -> str:
     """Sign any JSON payload with HS256, with no library between us and the bytes."""
 
     def part(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    header = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    fields = {"alg": "HS256", "typ": "JWT"} if header_fields is None else header_fields
+    header = part(json.dumps(fields).encode())
     payload = part(json.dumps(claims).encode())
     signature = hmac.new(key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{part(signature)}"
@@ -66,6 +68,11 @@ async def test_reminted_real_claims_are_accepted(client: Any) -> None:
         {"exp": 9999999999.5},
         {"exp": True},
         {"iat": "0"},
+        {"exp": 2**63},
+        {"exp": 10**400},
+        {"iat": 2**70},
+        {"exp": -(2**70)},
+        {"nbf": 2**63},
         {"nbf": "0"},
         {"sub": " 1"},
         {"sub": "1 "},
@@ -96,6 +103,45 @@ async def test_token_of_wrong_shape_is_401(client: Any, change: dict[str, Any]) 
         else:
             claims[name] = value
     assert await status_with(client, claims) == 401
+
+
+@pytest.mark.parametrize(
+    "header_fields",
+    [
+        {"alg": "HS256", "typ": "JWT", "kid": "../../dev/null"},
+        {"alg": "HS256", "kid": "x"},
+        {"alg": "HS256", "typ": "JWT", "jku": "http://evil.example/keys"},
+        {"alg": "HS256", "typ": "JWT", "crit": ["exp"]},
+        {"alg": "HS256", "typ": "at+jwt"},
+        {"alg": "HS256", "typ": 1},
+        {"alg": "RS256", "typ": "JWT"},
+        {"alg": "none", "typ": "JWT"},
+        {"typ": "JWT"},
+    ],
+    ids=lambda fields: ",".join(f"{key}={value!r}" for key, value in fields.items()),
+)
+async def test_token_with_a_header_the_service_never_writes_is_401(
+    client: Any, header_fields: dict[str, Any]
+) -> None:
+    """RFC 8725 3.1: only the exact header issued here (HS256, optional typ JWT)."""
+    claims = await real_claims(client)
+    token = mint(claims, header_fields=header_fields)
+    response = await client.get("/api/v1/users/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert (await response.get_json())["error"] == "UNAUTHORIZED"
+
+
+async def test_several_authorization_headers_are_401(client: Any) -> None:
+    """Which of two credentials counts is ambiguous (a proxy may check the other): none."""
+    user = await sign_up(client)
+    access = (await log_in(client, user["email"]))["access_token"]
+    for second in (f"Bearer {access}", "Bearer x"):
+        headers = Headers()
+        headers.add("Authorization", f"Bearer {access}")
+        headers.add("Authorization", second)
+        response = await client.get("/api/v1/users/me", headers=headers)
+        assert response.status_code == 401
+        assert (await response.get_json())["error"] == "UNAUTHORIZED"
 
 
 async def test_token_with_sub_of_another_user_is_401(client: Any) -> None:
