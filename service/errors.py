@@ -290,9 +290,9 @@ async def error_response(error: BaseException) -> ResponseReturnValue:
     """The response for an error: logged, session rolled back, contract body."""
     api_error = api_error_for(error)
     original = error.original_exception if isinstance(error, InternalServerError) else error
-    if isinstance(api_error, DatabaseTimeout) and not isinstance(original, APIError):
-        # An operational condition, not a bug: one line, as for a silent PostgreSQL.
-        logger.warning("database busy past DATABASE_TIMEOUT: %s", type(original).__name__)
+    if isinstance(api_error, ServiceUnavailable) and not isinstance(original, APIError):
+        # An outage (a lost, silent or busy backend), not a bug: one line, no stack.
+        logger.warning("%s; answered 503 (%s)", api_error.message, type(original).__name__)
     elif api_error.status_code >= 500 and not isinstance(original, APIError | HTTPException):
         logger.error("unhandled error: %s", type(original).__name__, exc_info=original)
     database = current_app.extensions.get("database")

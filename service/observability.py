@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from quart import Quart, Response, current_app, g, has_request_context, request
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 access_logger = logging.getLogger("service.access")
@@ -34,7 +34,7 @@ def get_request_id() -> str:
     request_id: str | None = g.get("request_id")
     if request_id is None:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         g.request_id = request_id
         _request_id.set(request_id)
     return request_id

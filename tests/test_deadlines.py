@@ -205,6 +205,28 @@ async def test_new_connection_to_a_silent_database_answers_503_in_time(
     assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
 
 
+async def test_cut_database_answers_503_with_one_warning_and_no_traceback(
+    proxied_client: Any,
+    proxied_settings: Settings,
+    db_proxy: TcpProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lost connection is an outage to report, not a bug: one warning line, no stack."""
+    client = proxied_client
+    _, token = await user_with_token(client, proxied_settings)
+    db_proxy.cut()
+    with caplog.at_level(logging.WARNING):
+        response = await client.get("/api/v1/users/me", headers=bearer(token))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert (await response.get_json())["error"] == "SERVICE_UNAVAILABLE"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not [record for record in caplog.records if record.exc_info]
+    assert any("503" in record.getMessage() for record in caplog.records)
+    db_proxy.pass_through()
+    assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+
+
 async def test_silent_database_write_answers_503_and_stores_nothing(
     proxied_client: Any, proxied_settings: Settings, db_proxy: TcpProxy
 ) -> None:
