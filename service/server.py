@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterable
 
 from hypercorn.asyncio import serve
@@ -31,10 +32,31 @@ LINGER_BODIES = 4  # read on for up to this many MAX_CONTENT_LENGTH bodies...
 LINGER_SECONDS = 5.0  # ...or this long
 
 
-def serve_forever(app: Quart, settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT; in-flight requests get a grace period to finish."""
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before serving; port 0 binds a free port.
+
+    Binding here (not in Hypercorn) lets `service run` report the port it really got, so
+    tests and scripts can start it on port 0 without racing other processes for a port,
+    and turns a port in use into an OSError the command reports in one line.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as Hypercorn decides
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
+    """Serve on `sock` (from `listen`) until SIGTERM or SIGINT; in-flight requests get a
+    grace period to finish."""
     config = Config()
-    config.bind = [f"{settings.HOST}:{settings.PORT}"]
+    # Hypercorn takes the descriptor over (it wraps it in a socket of its own).
+    config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = settings.SHUTDOWN_GRACE_SECONDS
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD
-from tests.servers import running_servers
+from tests.servers import SERVICE, running_servers, settings_env
 
 
 async def test_sigterm_lets_in_flight_request_finish(
@@ -108,3 +108,41 @@ async def test_cors_preflight_and_headers_for_allowed_origin(
         other = await client.get(f"{server.url}/health", headers={"Origin": "https://evil.example"})
         assert "Access-Control-Allow-Origin" not in other.headers
     await reset_backend(postgres_backend)
+
+
+async def test_port_zero_binds_a_free_port_and_reports_it(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    """`PORT=0`: the server binds a port the kernel picks and says which, so tests and
+    scripts need not guess a free port that another process could take first."""
+    settings = postgres_backend.settings(**FAST_HASHING)
+    async with running_servers(settings, 1, tmp_path) as (server,), httpx.AsyncClient() as client:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert port > 0
+        assert (await client.get(f"{server.url}/health")).status_code == 200
+
+
+async def test_port_in_use_is_a_one_line_error(postgres_backend: Backend, tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    env = settings_env(postgres_backend.settings(**FAST_HASHING)) | {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            SERVICE,
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    assert process.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert lines == [f"Cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert out == b""
