@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import Iterable
+from http import HTTPStatus
 
+import h11
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import (
     ASGIFramework,
     ASGIReceiveCallable,
@@ -61,8 +66,49 @@ def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False  # the contract: no header naming the implementation
+    answer_protocol_errors_in_the_error_body()
     guarded = KeepAliveGuard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
     asyncio.run(_serve(guarded, config))
+
+
+def answer_protocol_errors_in_the_error_body() -> None:
+    """Give the answers Hypercorn sends itself the contract's error body.
+
+    Why: a request h11 cannot parse (a NUL or other control byte in a header, two
+    Content-Lengths, a bad chunk, an unknown transfer coding, a header block over h11's
+    limit) never reaches the app; Hypercorn 0.18 answers it with an empty body
+    (`H11Protocol._send_error_response`), and with 501 for an unknown transfer coding. The
+    contract wants a 4xx in the error body for any input, so this replaces that method:
+    same status (a 5xx hint becomes 400: the request is at fault), a JSON error body and
+    the headers every response carries. Checked by tests/test_server.py with raw bytes.
+    """
+
+    async def send_error_response(self: H11Protocol, status_code: int) -> None:
+        status = HTTPStatus(status_code if status_code < 500 else 400)
+        request_id = uuid.uuid4().hex
+        error = "BAD_REQUEST" if status == HTTPStatus.BAD_REQUEST else status.name
+        body = json.dumps(
+            {
+                "error": error,
+                "message": f"Malformed HTTP request: {status.phrase}",
+                "status_code": int(status),
+                "request_id": request_id,
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            (b"x-request-id", request_id.encode()),
+            (b"x-response-time", b"0.0000s"),
+            (b"x-content-type-options", b"nosniff"),
+            *self.config.response_headers("h11"),
+        ]
+        await self._send_h11_event(h11.Response(status_code=int(status), headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    setattr(H11Protocol, "_send_error_response", send_error_response)  # noqa: B010
 
 
 async def _serve(app: ASGIFramework, config: Config) -> None:

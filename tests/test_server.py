@@ -146,3 +146,77 @@ async def test_port_in_use_is_a_one_line_error(postgres_backend: Backend, tmp_pa
     lines = err.decode().strip().splitlines()
     assert lines == [f"Cannot listen on 127.0.0.1:{port}: Address already in use"]
     assert out == b""
+
+
+# Requests h11 refuses before the app sees them (or while reading their body): Hypercorn
+# answers those itself, so only a real server shows what a client gets.
+MALFORMED = {
+    "NUL in a header value": b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: a\x00b\r\n\r\n",
+    "NUL in Content-Type": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\x00\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    ),
+    "two Content-Lengths": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} "
+    ),
+    "negative Content-Length": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}"
+    ),
+    "invalid chunk size": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    ),
+    "unknown transfer coding": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    ),
+    "header block too large": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: "
+    + b"a" * 200_000
+    + b"\r\n\r\n",
+}
+
+
+async def raw_exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `data` as it is and read the answer up to the server's close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_malformed_http_gets_a_4xx_in_the_error_body(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    answers = {}
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        for name, data in MALFORMED.items():
+            answers[name] = await raw_exchange(port, data)
+    await reset_backend(sqlite_backend)
+    for name, (status, headers, body) in answers.items():
+        assert 400 <= status < 500, (name, status)
+        assert headers["content-type"] == "application/json", name
+        assert headers["x-content-type-options"] == "nosniff", name
+        assert headers["connection"] == "close", name
+        error = json.loads(body)
+        assert error["status_code"] == status, name
+        assert error["error"] == ("BAD_REQUEST" if status == 400 else error["error"]), name
+        assert error["error"].isupper(), name
+        assert error["message"], name
+        assert error["request_id"] == headers["x-request-id"], name
+    assert answers["header block too large"][0] == 431
