@@ -111,4 +111,3 @@ async def test_sqlite_lower_is_postgresql_lower_for_every_character(
     assert differing == []
     # Context never matters (no final-sigma rule): a word-final capital sigma too.
     assert unicode_lower("ΟΔΟΣ ΟΔΟΣ.") == "οδοσ οδοσ."
-
