@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from quart import Quart
+from quart import Quart, Response
 from quart.wrappers import BaseRequestWebsocket
 from quart_cors import cors
 from werkzeug.routing import RequestRedirect
 
 from service.auth import passwords
 from service.common.converters import IdConverter
+from service.common.files import send_named_file
 from service.common.requests import init_request_guards
 from service.common.urls import public_url
 from service.config import Settings, get_settings, with_instance_secrets
@@ -36,6 +37,11 @@ class ServiceApp(Quart):
             result = await super().dispatch_request(request_context)
             await db.commit_request()
         return result
+
+    async def send_static_file(self, filename: str) -> Response:
+        if self.static_folder is None:
+            raise RuntimeError("No static folder for this object")
+        return await send_named_file(self.static_folder, filename)
 
     def raise_routing_exception(self, request: BaseRequestWebsocket) -> NoReturn:
         # Werkzeug builds the trailing-slash redirect as an absolute URL from the Host

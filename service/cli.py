@@ -23,12 +23,23 @@ from service.users.cli import commands as user_commands
 @pass_script_info
 def run_command(info: ScriptInfo) -> None:
     """Serve the API with the production ASGI server."""
-    from service.server import serve_forever
+    from service.server import listen, serve_forever
 
     app = info.load_app()
     settings = settings_of(app)
-    click.secho(f"Serving on http://{settings.HOST}:{settings.PORT}", fg="green", err=True)
-    serve_forever(app, settings)
+    try:
+        sock = listen(settings.HOST, settings.PORT)
+    except OSError as error:
+        message = error.strerror or str(error)
+        click.secho(
+            f"Cannot listen on {settings.HOST}:{settings.PORT}: {message}", fg="red", err=True
+        )
+        sys.exit(1)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    # Tests start the server with PORT=0 and read the port from this line.
+    click.secho(f"Listening on http://{shown}:{port}", fg="green", err=True)
+    serve_forever(app, settings, sock)
 
 
 @click.command("init-db")

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     REDIS_URL: str | None = None
     REDIS_KEY_PREFIX: str = "svc:"
     HOST: str = "127.0.0.1"
-    PORT: int = Field(default=8000, ge=1, le=65535)
+    PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
     CORS_ORIGINS: str = ""

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+import socket
+import uuid
 from collections.abc import Iterable
+from http import HTTPStatus
+from typing import cast
 
+import h11
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol.events import Body, EndBody, Response
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.typing import (
     ASGIFramework,
     ASGIReceiveCallable,
@@ -31,16 +40,100 @@ LINGER_BODIES = 4  # read on for up to this many MAX_CONTENT_LENGTH bodies...
 LINGER_SECONDS = 5.0  # ...or this long
 
 
-def serve_forever(app: Quart, settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT; in-flight requests get a grace period to finish."""
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before serving; port 0 binds a free port.
+
+    Binding here (not in Hypercorn) lets `service run` report the port it really got, so
+    tests and scripts can start it on port 0 without racing other processes for a port,
+    and turns a port in use into an OSError the command reports in one line.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as Hypercorn decides
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
+    """Serve on `sock` (from `listen`) until SIGTERM or SIGINT; in-flight requests get a
+    grace period to finish."""
     config = Config()
-    config.bind = [f"{settings.HOST}:{settings.PORT}"]
+    # Hypercorn takes the descriptor over (it wraps it in a socket of its own).
+    config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = settings.SHUTDOWN_GRACE_SECONDS
     config.accesslog = None  # the app logs each request itself, with its request id
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False  # the contract: no header naming the implementation
+    answer_protocol_errors_in_the_error_body()
     guarded = KeepAliveGuard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
     asyncio.run(_serve(guarded, config))
+
+
+def protocol_error(status_code: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of an answer given outside the app, in the contract's shape.
+
+    A 5xx status becomes 400: these answers are all about a request the server refused.
+    """
+    status = HTTPStatus(status_code if status_code < 500 else 400)
+    request_id = uuid.uuid4().hex
+    error = "BAD_REQUEST" if status == HTTPStatus.BAD_REQUEST else status.name
+    body = json.dumps(
+        {"error": error, "message": message, "status_code": int(status), "request_id": request_id}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        (b"x-response-time", b"0.0000s"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    return int(status), headers, body
+
+
+def answer_protocol_errors_in_the_error_body() -> None:
+    """Give the answers Hypercorn sends itself the contract's error body.
+
+    Why: a request h11 cannot parse (a NUL or other control byte in a header, two
+    Content-Lengths, a bad chunk, an unknown transfer coding, a header block over h11's
+    limit) never reaches the app, nor does an invalid WebSocket handshake; Hypercorn 0.18
+    answers those with an empty body (`H11Protocol._send_error_response`,
+    `WSStream._send_error_response`), and with 501 for an unknown transfer coding. The
+    contract wants a 4xx in the error body for any input, so this replaces both methods.
+    Checked by tests/test_server.py with raw bytes.
+    """
+
+    async def h11_error(self: H11Protocol, status_code: int) -> None:
+        status, headers, body = protocol_error(status_code, "Malformed HTTP request")
+        headers = [*headers, (b"connection", b"close"), *self.config.response_headers("h11")]
+        await self._send_h11_event(h11.Response(status_code=status, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    async def websocket_error(self: WSStream, status_code: int) -> None:
+        status, headers, body = protocol_error(status_code, "Invalid WebSocket handshake")
+        headers = [*headers, (b"connection", b"close")]
+        await self.send(Response(stream_id=self.stream_id, status_code=status, headers=headers))
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+
+    setattr(H11Protocol, "_send_error_response", h11_error)  # noqa: B010
+    setattr(WSStream, "_send_error_response", websocket_error)  # noqa: B010
+
+
+async def _refuse_websocket(scope: Scope, send: ASGISendCallable) -> None:
+    """The service has no WebSocket routes: an upgrade is a 404 in the error body."""
+    extensions = cast(dict[str, object], scope.get("extensions") or {})
+    if "websocket.http.response" not in extensions:
+        await send({"type": "websocket.close", "code": 1000, "reason": None})
+        return
+    status, headers, body = protocol_error(404, "No such route or resource")
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
 
 
 async def _serve(app: ASGIFramework, config: Config) -> None:
@@ -80,6 +173,9 @@ class KeepAliveGuard:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, send)
+            return
         if scope["type"] != "http" or scope["http_version"] not in {"1.0", "1.1"}:
             await self.app(scope, receive, send)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 import time
@@ -20,6 +21,11 @@ STARTUP_SECONDS = 60
 
 
 def free_port() -> int:
+    """A port free now (for servers that cannot bind port 0 and report it, as redis-server).
+
+    Another process may take it before the server binds it; `service run` is started on
+    port 0 instead (see `start_server`).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -30,6 +36,7 @@ def free_port() -> int:
 class Server:
     url: str
     process: asyncio.subprocess.Process
+    drain: asyncio.Task[None] | None = None
 
 
 def settings_env(settings: Any) -> dict[str, str]:
@@ -43,23 +50,57 @@ def settings_env(settings: Any) -> dict[str, str]:
     return env
 
 
+async def start_server(settings: Any, cwd: Path) -> Server:
+    """Start `service run` on port 0 and learn its address from its "Listening on" line.
+
+    The server binds the port itself, so no other process can take it between a test
+    choosing a port and the server binding it. Its output is read on (and dropped) so
+    that a full pipe never blocks it.
+    """
+    env = settings_env(settings) | {"HOST": "127.0.0.1", "PORT": "0"}
+    process = await asyncio.create_subprocess_exec(
+        SERVICE,
+        "run",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(STARTUP_SECONDS):
+            while True:
+                line = (await process.stderr.readline()).decode(errors="replace")
+                if not line:
+                    raise RuntimeError("server exited before listening:\n" + "".join(seen))
+                seen.append(line)
+                match = _LISTENING.search(line)
+                if match:
+                    break
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        raise
+    return Server(match.group(1), process, asyncio.create_task(_discard(process.stderr)))
+
+
+_LISTENING = re.compile(r"Listening on (http://\S+)")
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
+
+
 @asynccontextmanager
 async def running_servers(settings: Any, count: int, cwd: Path) -> AsyncIterator[list[Server]]:
-    """Start `count` instances on free ports with these settings; stop them afterwards."""
+    """Start `count` instances with these settings; stop them afterwards."""
     servers: list[Server] = []
     try:
         for _ in range(count):
-            port = free_port()
-            env = settings_env(settings) | {"HOST": "127.0.0.1", "PORT": str(port)}
-            process = await asyncio.create_subprocess_exec(
-                SERVICE,
-                "run",
-                cwd=cwd,
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            servers.append(Server(f"http://127.0.0.1:{port}", process))
+            servers.append(await start_server(settings, cwd))
         async with httpx.AsyncClient() as client:
             for server in servers:
                 await _wait_healthy(client, server)
@@ -70,6 +111,8 @@ async def running_servers(settings: Any, count: int, cwd: Path) -> AsyncIterator
                 server.process.terminate()
         for server in servers:
             await server.process.wait()
+            if server.drain is not None:
+                await server.drain
 
 
 async def _wait_healthy(client: httpx.AsyncClient, server: Server) -> None:
@@ -118,7 +161,8 @@ class RedisServer:
         )
         client = Redis.from_url(self.url, socket_connect_timeout=1)
         try:
-            for _ in range(200):
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while time.monotonic() < deadline:
                 if self.process.returncode is not None:
                     raise RuntimeError(f"redis-server exited with {self.process.returncode}")
                 try:

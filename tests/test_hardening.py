@@ -395,3 +395,11 @@ async def test_console_log_of_a_crafted_path_header_and_error_stays_on_its_lines
     assert any("client note: hi" in line and "\\u0085FORGED" in line for line in lines)
     assert any("RuntimeError: first line\\n" in line for line in lines)
     assert not [line for line in lines if line.startswith("FORGED")]
+
+
+@pytest.mark.parametrize("prefix", ["/docs/static/", "/static/"])
+async def test_static_file_name_too_long_is_404_not_503(client: Any, prefix: str) -> None:
+    """The file system refuses the name (ENAMETOOLONG): that is no such file, not an outage."""
+    response = await client.get(prefix + "a" * 3000, headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert (await response.get_json())["error"] == "NOT_FOUND"

@@ -213,14 +213,13 @@ def early_answer_settings(backend: Backend) -> Settings:
     )
 
 
-async def test_one_connection_survives_every_early_answer(
-    sqlite_backend: Backend, tmp_path: Path
-) -> None:
-    settings = early_answer_settings(sqlite_backend)
+async def test_one_connection_survives_every_early_answer(backend: Backend, tmp_path: Path) -> None:
+    """On the embedded default and on PostgreSQL + Redis (where 401 and 429 consult Redis)."""
+    settings = early_answer_settings(backend)
     async with running_servers(settings, 1, tmp_path) as (server,):
         port = int(server.url.rsplit(":", 1)[1])
         tallies = await asyncio.to_thread(run_pairs, port)
-    await reset_backend(sqlite_backend)
+    await reset_backend(backend)
     report = [
         f"{name}: {len(t.errors)} errors, {t.reconnects} reconnects, {t.seconds:.1f}s"
         + "".join(f"\n    {error}" for error in t.errors[:3])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 
 from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD
-from tests.servers import running_servers
+from tests.servers import SERVICE, running_servers, settings_env
 
 
 async def test_sigterm_lets_in_flight_request_finish(
@@ -108,3 +109,129 @@ async def test_cors_preflight_and_headers_for_allowed_origin(
         other = await client.get(f"{server.url}/health", headers={"Origin": "https://evil.example"})
         assert "Access-Control-Allow-Origin" not in other.headers
     await reset_backend(postgres_backend)
+
+
+async def test_port_zero_binds_a_free_port_and_reports_it(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    """`PORT=0`: the server binds a port the kernel picks and says which, so tests and
+    scripts need not guess a free port that another process could take first."""
+    settings = postgres_backend.settings(**FAST_HASHING)
+    async with running_servers(settings, 1, tmp_path) as (server,), httpx.AsyncClient() as client:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert port > 0
+        assert (await client.get(f"{server.url}/health")).status_code == 200
+
+
+async def test_port_in_use_is_a_one_line_error(postgres_backend: Backend, tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    env = settings_env(postgres_backend.settings(**FAST_HASHING)) | {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            SERVICE,
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    assert process.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert lines == [f"Cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert out == b""
+
+
+# Requests h11 refuses before the app sees them (or while reading their body): Hypercorn
+# answers those itself, so only a real server shows what a client gets.
+MALFORMED = {
+    "NUL in a header value": b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: a\x00b\r\n\r\n",
+    "NUL in Content-Type": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\x00\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    ),
+    "two Content-Lengths": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} "
+    ),
+    "negative Content-Length": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}"
+    ),
+    "invalid chunk size": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    ),
+    "unknown transfer coding": (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    ),
+    "header block too large": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: "
+    + b"a" * 200_000
+    + b"\r\n\r\n",
+    # The service has no WebSocket routes: an upgrade is a request for no route.
+    "WebSocket upgrade": (
+        b"GET /api/v1/products/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    ),
+    "WebSocket upgrade, bad handshake": (
+        b"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 99\r\n\r\n"
+    ),
+}
+
+
+async def raw_exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `data` as it is and read the answer up to the server's close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        size = int(length.group(1)) if length else 0
+        answer = head + await asyncio.wait_for(reader.readexactly(size), 30)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_malformed_http_gets_a_4xx_in_the_error_body(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    answers = {}
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        for name, data in MALFORMED.items():
+            answers[name] = await raw_exchange(port, data)
+    await reset_backend(sqlite_backend)
+    for name, (status, headers, body) in answers.items():
+        assert 400 <= status < 500, (name, status)
+        assert headers["content-type"] == "application/json", name
+        assert headers["x-content-type-options"] == "nosniff", name
+        assert headers.get("connection") == "close" or status == 404, name
+        error = json.loads(body)
+        assert error["status_code"] == status, name
+        assert error["error"] == ("BAD_REQUEST" if status == 400 else error["error"]), name
+        assert error["error"].isupper(), name
+        assert error["message"], name
+        assert error["request_id"] == headers["x-request-id"], name
+    assert answers["header block too large"][0] == 431
+    assert answers["WebSocket upgrade"][0] == 404

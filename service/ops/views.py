@@ -6,9 +6,10 @@ from pathlib import Path
 
 import swagger_ui
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from quart import Blueprint, Response, current_app, send_from_directory
+from quart import Blueprint, Response, current_app
 from quart_schema import hide, tag_blueprint, validate_response
 
+from service.common.files import send_named_file
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse
 from service.rate_limit import rate_exempt
@@ -55,4 +56,4 @@ async def metrics() -> Response:
 @hide
 async def docs_static(filename: str) -> Response:
     """Swagger UI's scripts and styles, served here so /docs works offline."""
-    return await send_from_directory(SWAGGER_UI_STATIC, filename)
+    return await send_named_file(SWAGGER_UI_STATIC, filename)

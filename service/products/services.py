@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -150,9 +150,17 @@ async def _flush_unique(session: AsyncSession) -> None:
         raise
 
 
+# A name has at most 200 characters, and lower-casing one character gives at most three
+# (Unicode's full mappings), so a longer `q` can match no name.
+_LONGEST_FOLDED_NAME = 3 * 200
+
+
 def _conditions(filters: ProductFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if filters.q:
+    if filters.q and len(filters.q) > _LONGEST_FOLDED_NAME:
+        # No name can contain it; and SQLite refuses LIKE patterns over 50,000 bytes.
+        conditions.append(false())
+    elif filters.q:
         # The database's lower() on both sides, so name and `q` fold alike: PostgreSQL's
         # own, and on SQLite the Unicode-aware one service.database registers.
         pattern = func.lower(f"%{_escape_like(filters.q)}%")

@@ -70,20 +70,40 @@ async def test_reader_that_loaded_before_a_write_cannot_cache_stale_data(serving
     assert await cache.get_or_compute("ns:3", "k", read) == {"row": "new"}
 
 
-async def test_missing_hot_key_is_computed_once(serving: Any) -> None:
+async def test_missing_hot_key_is_computed_once(
+    serving: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten readers miss at once: one computes, the other nine wait for its value.
+
+    The computation holds until all nine are waiting (an event, not a sleep), so the
+    test does not depend on how fast the machine is.
+    """
+    readers = 10
     calls = 0
+    waiting = 0
+    all_waiting = asyncio.Event()
+    real_wait_for = cache._wait_for
+
+    async def counted_wait_for(key: str) -> Any:
+        nonlocal waiting
+        waiting += 1
+        if waiting == readers - 1:
+            all_waiting.set()
+        return await real_wait_for(key)
 
     async def expensive() -> list[int]:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(all_waiting.wait(), 30)
         return [1, 2, 3]
 
+    monkeypatch.setattr(cache, "_wait_for", counted_wait_for)
     results = await asyncio.gather(
-        *(cache.get_or_compute("ns:4", "hot", expensive) for _ in range(10))
+        *(cache.get_or_compute("ns:4", "hot", expensive) for _ in range(readers))
     )
-    assert results == [[1, 2, 3]] * 10
+    assert results == [[1, 2, 3]] * readers
     assert calls == 1
+    assert waiting == readers - 1
 
 
 async def test_memoize_keys_by_template_and_ignores_other_arguments(serving: Any) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import IN_CI, Backend, reset_backend
+from tests import servers
+from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
-from tests.servers import free_port
+from tests.servers import RedisServer
 
 
 def new_user() -> dict[str, Any]:
@@ -93,46 +91,16 @@ async def test_cache_hits_and_misses_are_in_metrics(client: Any) -> None:
 
 
 @pytest.fixture(name="private_redis")
-async def _private_redis(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """A Redis server of this test's own, so the test may stop it."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", process
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+async def _private_redis() -> AsyncIterator[RedisServer]:
+    """A Redis server of this test's own, so the test may stop it (up and answering PING)."""
+    async with servers.private_redis() as server:
+        yield server
 
 
 async def test_redis_stopped_mid_test_leaves_reads_working_and_refuses_cached_writes(
-    postgres_backend: Backend, private_redis: tuple[str, asyncio.subprocess.Process]
+    postgres_backend: Backend, private_redis: RedisServer
 ) -> None:
-    url, redis_process = private_redis
+    url = private_redis.url
     settings = postgres_backend.settings(**FAST_HASHING, REDIS_URL=url, RATE_LIMIT_ENABLED=True)
     app = create_app(settings)
     async with app.test_app() as serving:
@@ -145,8 +113,7 @@ async def test_redis_stopped_mid_test_leaves_reads_working_and_refuses_cached_wr
         ready = await (await client.get("/ready")).get_json()
         assert ready["checks"]["redis"] == "ok"
 
-        redis_process.kill()
-        await redis_process.wait()
+        await private_redis.stop()
 
         listed = await client.get("/api/v1/products/")
         assert listed.status_code == 200
