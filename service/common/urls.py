@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from quart import current_app
+from quart import current_app, request, url_for
 
 from service.config import Settings
 
@@ -21,3 +21,13 @@ def public_url(target: str) -> str:
     relative = urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
     settings: Settings = current_app.extensions["settings"]
     return f"{settings.PUBLIC_URL}{relative}" if settings.PUBLIC_URL else relative
+
+
+def created_url(item_id: int) -> str:
+    """The public URL of a new item under the collection this request was routed to.
+
+    Built from the matched collection rather than an item endpoint's name, so a view works
+    under whatever name it was registered (`View.as_view(name)`).
+    """
+    collection: str = url_for(request.endpoint or "")
+    return public_url(f"{collection.rstrip('/')}/{item_id}")

@@ -1,11 +1,11 @@
-"""`/products`: one class-based view for the collection and the item, v1 and v2."""
+"""`/products`: a collection view and an item view; v2 changes only the list."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from quart import Blueprint, current_app, request, url_for
+from quart import Blueprint, current_app
 from quart.views import MethodView
 from quart_schema import (
     document_response,
@@ -19,8 +19,8 @@ from service.common.conditional import require_if_match, tagged_read, tagged_wri
 from service.common.openapi import NoContent
 from service.common.pagination import CursorCodec, CursorPage, page_headers
 from service.common.schemas import ErrorBody
-from service.common.urls import public_url
-from service.common.views import register_class_view
+from service.common.urls import created_url
+from service.common.views import add_class_view
 from service.errors import ValidationError
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
@@ -40,13 +40,13 @@ from service.products.schemas import (
 Headers = dict[str, str]
 
 
-class ProductAPI(MethodView):
-    """Products: public reads; any user creates; owner or admin changes."""
+class ProductCollection(MethodView):
+    """Products: a public list; any user creates."""
 
     @validate_querystring(ProductPageQuery)
     @validate_response(list[ProductRead])
     @validate_response(ErrorBody, 400)
-    async def list(self, query_args: ProductPageQuery) -> tuple[list[ProductRead], int, Headers]:
+    async def get(self, query_args: ProductPageQuery) -> tuple[list[ProductRead], int, Headers]:
         """List products, filtered and sorted, with X-Total-Count and Link headers.
 
         `q` matches part of the name in any case; `min_price`/`max_price` are inclusive
@@ -83,10 +83,14 @@ class ProductAPI(MethodView):
                 db.session(), owner_id=current_user.id, data=data
             )
             caching.invalidate_after_commit(owner_ids=[product.owner_id])
-            location = public_url(url_for(f"{request.blueprint}.products_get", id=product.id))
+            location = created_url(product.id)
             return ProductRead.model_validate(product), 201, {"Location": location}
 
         return await idempotent(create)
+
+
+class ProductItem(MethodView):
+    """One product: public reads; the owner or an admin changes it."""
 
     @validate_response(ProductRead)
     @validate_response(ErrorBody, 404)
@@ -154,13 +158,13 @@ async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> Prod
     return ProductRead.model_validate(product)
 
 
-class ProductAPIv2(ProductAPI):
+class ProductCollectionV2(ProductCollection):
     """v2: the same, with a signed keyset cursor on the list."""
 
     @validate_querystring(ProductCursorQuery)
     @validate_response(CursorPage[ProductRead])
     @validate_response(ErrorBody, 400)
-    async def list(self, query_args: ProductCursorQuery) -> CursorPage[ProductRead]:
+    async def get(self, query_args: ProductCursorQuery) -> CursorPage[ProductRead]:
         """List products, filtered and sorted, a page at a time by cursor.
 
         Takes the same `q`, `min_price`, `max_price` and `sort` as v1; a cursor works only
@@ -225,5 +229,9 @@ def _decode_cursor(codec: CursorCodec, cursor: str, filters: ProductFilters) -> 
 
 blueprint_v1 = Blueprint("products", __name__)
 blueprint_v2 = Blueprint("products", __name__)
-register_class_view(blueprint_v1, ProductAPI, name="products")
-register_class_view(blueprint_v2, ProductAPIv2, name="products")
+for _blueprint, _collection in (
+    (blueprint_v1, ProductCollection),
+    (blueprint_v2, ProductCollectionV2),
+):
+    add_class_view(_blueprint, "/", _collection.as_view("products"))
+    add_class_view(_blueprint, "/<id:id>", ProductItem.as_view("products"))

@@ -1,8 +1,8 @@
-"""`/users`: one class-based view for the collection and the item, v1 and v2."""
+"""`/users`: a collection view and an item view; v2 changes only the list."""
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, request, url_for
+from quart import Blueprint, current_app, request
 from quart.views import MethodView
 from quart_schema import (
     document_response,
@@ -22,8 +22,8 @@ from service.common.pagination import (
     page_headers,
 )
 from service.common.schemas import ErrorBody
-from service.common.urls import public_url
-from service.common.views import register_class_view
+from service.common.urls import created_url
+from service.common.views import add_class_view
 from service.errors import ValidationError
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
@@ -48,15 +48,15 @@ def ensure_admin() -> None:
         raise AdminRequired()
 
 
-class UserAPI(MethodView):
-    """Users: admin-only list, public sign-up, self-or-admin item routes."""
+class UserCollection(MethodView):
+    """Users: an admin-only list and public sign-up."""
 
     @auth_required
     @validate_querystring(PageQuery)
     @validate_response(list[UserRead])
     @validate_response(ErrorBody, 401)
     @validate_response(ErrorBody, 403)
-    async def list(self, query_args: PageQuery) -> tuple[list[UserRead], int, Headers]:
+    async def get(self, query_args: PageQuery) -> tuple[list[UserRead], int, Headers]:
         """List users by id (admin only), with X-Total-Count and Link headers."""
         ensure_admin()
         users, total = await services.list_users(
@@ -82,10 +82,14 @@ class UserAPI(MethodView):
 
         async def create() -> tuple[UserRead, int, Headers]:
             user = await services.create_user(db.session(), data=data)
-            location = public_url(url_for(f"{request.blueprint}.users_get", id=user.id))
+            location = created_url(user.id)
             return UserRead.model_validate(user), 201, {"Location": location}
 
         return await idempotent(create)
+
+
+class UserItem(MethodView):
+    """One user: self or an admin."""
 
     @auth_required
     @validate_response(UserRead)
@@ -104,23 +108,27 @@ class UserAPI(MethodView):
     @validate_response(ErrorBody, 404)
     @validate_response(ErrorBody, 409)
     @tagged_write
+    async def put(self, id: int, data: UserUpdate) -> UserRead:
+        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+
+        Changing one's own password needs `current_password`; it ends every login.
+        """
+        # The contract gives PUT the meaning of PATCH: any of the fields.
+        return await _update(id, data)
+
+    @auth_required
+    @validate_request(UserUpdate)
+    @validate_response(UserRead)
+    @validate_response(ErrorBody, 403)
+    @validate_response(ErrorBody, 404)
+    @validate_response(ErrorBody, 409)
+    @tagged_write
     async def patch(self, id: int, data: UserUpdate) -> UserRead:
         """Update any of name, email, password (self or admin); `is_admin` only by an admin.
 
         Changing one's own password needs `current_password`; it ends every login.
         """
-        ensure_self_or_admin(id)
-        if data.is_admin is not None:
-            ensure_admin()
-        session = db.session()
-        user = await services.get_user(session, id, for_update=True)
-        require_if_match(UserRead.model_validate(user))
-        user = await services.update_user(session, user, data=data, by_self=id == current_user.id)
-        caching.invalidate_after_commit(id)
-        return UserRead.model_validate(user)
-
-    # The contract gives PUT the same meaning: any of the fields.
-    put = patch
+        return await _update(id, data)
 
     @auth_required
     @document_response(NoContent, 204)
@@ -140,7 +148,20 @@ class UserAPI(MethodView):
         return "", 204
 
 
-class UserAPIv2(UserAPI):
+async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    ensure_self_or_admin(user_id)
+    if data.is_admin is not None:
+        ensure_admin()
+    session = db.session()
+    user = await services.get_user(session, user_id, for_update=True)
+    require_if_match(UserRead.model_validate(user))
+    by_self = user_id == current_user.id
+    user = await services.update_user(session, user, data=data, by_self=by_self)
+    caching.invalidate_after_commit(user_id)
+    return UserRead.model_validate(user)
+
+
+class UserCollectionV2(UserCollection):
     """v2: the same, with a signed keyset cursor on the list."""
 
     @auth_required
@@ -148,7 +169,7 @@ class UserAPIv2(UserAPI):
     @validate_response(CursorPage[UserRead])
     @validate_response(ErrorBody, 400)
     @validate_response(ErrorBody, 403)
-    async def list(self, query_args: CursorQuery) -> CursorPage[UserRead]:
+    async def get(self, query_args: CursorQuery) -> CursorPage[UserRead]:
         """List users by id (admin only), a page at a time by cursor."""
         ensure_admin()
         codec = _cursor_codec()
@@ -193,10 +214,11 @@ async def user_stats(id: int) -> UserStats:
 
 blueprint_v1 = Blueprint("users", __name__)
 blueprint_v2 = Blueprint("users", __name__)
-for _blueprint, _view in ((blueprint_v1, UserAPI), (blueprint_v2, UserAPIv2)):
+for _blueprint, _collection in ((blueprint_v1, UserCollection), (blueprint_v2, UserCollectionV2)):
     limit_group("users")(_blueprint)
     _blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
     _blueprint.add_url_rule(
         "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
     )
-    register_class_view(_blueprint, _view, name="users")
+    add_class_view(_blueprint, "/", _collection.as_view("users"))
+    add_class_view(_blueprint, "/<id:id>", UserItem.as_view("users"))
