@@ -228,10 +228,8 @@ def _decode_cursor(codec: CursorCodec, cursor: str, filters: ProductFilters) -> 
 
 
 blueprint_v1 = Blueprint("products", __name__)
+add_class_view(blueprint_v1, "/", ProductCollection.as_view("products"))
+add_class_view(blueprint_v1, "/<id:id>", ProductItem.as_view("products"))
 blueprint_v2 = Blueprint("products", __name__)
-for _blueprint, _collection in (
-    (blueprint_v1, ProductCollection),
-    (blueprint_v2, ProductCollectionV2),
-):
-    add_class_view(_blueprint, "/", _collection.as_view("products"))
-    add_class_view(_blueprint, "/<id:id>", ProductItem.as_view("products"))
+add_class_view(blueprint_v2, "/", ProductCollectionV2.as_view("products"))
+add_class_view(blueprint_v2, "/<id:id>", ProductItem.as_view("products"))

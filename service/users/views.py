@@ -212,13 +212,17 @@ async def user_stats(id: int) -> UserStats:
     return UserStats.model_validate(await caching.stats_json(id))
 
 
-blueprint_v1 = Blueprint("users", __name__)
-blueprint_v2 = Blueprint("users", __name__)
-for _blueprint, _collection in ((blueprint_v1, UserCollection), (blueprint_v2, UserCollectionV2)):
-    limit_group("users")(_blueprint)
-    _blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
-    _blueprint.add_url_rule(
+def _blueprint(collection: type[UserCollection]) -> Blueprint:
+    blueprint = Blueprint("users", __name__)
+    limit_group("users")(blueprint)
+    blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
+    blueprint.add_url_rule(
         "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
     )
-    add_class_view(_blueprint, "/", _collection.as_view("users"))
-    add_class_view(_blueprint, "/<id:id>", UserItem.as_view("users"))
+    add_class_view(blueprint, "/", collection.as_view("users"))
+    add_class_view(blueprint, "/<id:id>", UserItem.as_view("users"))
+    return blueprint
+
+
+blueprint_v1 = _blueprint(UserCollection)
+blueprint_v2 = _blueprint(UserCollectionV2)
