@@ -29,7 +29,7 @@ from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
 from service.products import services as product_services
-from service.rate_limit import limit_group
+from service.rate_limit import from_setting, limit_blueprint
 from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
@@ -194,7 +194,7 @@ async def user_stats(id: int) -> UserStats:
 blueprint_v1 = Blueprint("users", __name__)
 blueprint_v2 = Blueprint("users", __name__)
 for _blueprint, _view in ((blueprint_v1, UserAPI), (blueprint_v2, UserAPIv2)):
-    limit_group("users")(_blueprint)
+    limit_blueprint(_blueprint, limits=from_setting("RATE_LIMIT_USERS"))
     _blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
     _blueprint.add_url_rule(
         "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
