@@ -45,14 +45,12 @@ Labelled = list[tuple[str, RateLimit]]
 class Limiter:
     """Per client and route: every marked limit plus the default, checked as one step."""
 
-    def __init__(self) -> None:
-        self.store: GCRAStore = MemoryGCRAStore()
-        self.metrics: Metrics | None = None
-        self.settings: Settings | None = None
-        self.trusted_proxies: list[IPNetwork] = []
-        self.exempt_endpoints: set[str] = set()
-        self.prefix = ""
-        self.default_limits: list[RateLimit] = []
+    store: GCRAStore
+    metrics: Metrics
+    settings: Settings
+    trusted_proxies: list[IPNetwork]
+    exempt_endpoints: set[str]
+    default_limits: list[RateLimit]
 
     def init_service(
         self,
@@ -63,12 +61,9 @@ class Limiter:
         redis: Callable[[], Redis | None],
         exempt_endpoints: set[str],
     ) -> None:
-        self.settings = settings
+        self.settings, self.metrics, self.exempt_endpoints = settings, metrics, exempt_endpoints
         self.default_limits = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
         self.trusted_proxies = settings.trusted_proxies
-        self.metrics = metrics
-        self.exempt_endpoints = exempt_endpoints
-        self.prefix = settings.REDIS_KEY_PREFIX
         self.store = RedisGCRAStore(redis) if settings.REDIS_URL else MemoryGCRAStore()
         # The library's switch, so `QUART_RATE_LIMITER_ENABLED` keeps its meaning.
         app.config.setdefault("QUART_RATE_LIMITER_ENABLED", settings.RATE_LIMIT_ENABLED)
@@ -127,7 +122,7 @@ class Limiter:
         limits = [limit for _, limit in labelled]
         client = self.client_key()
         keys = [
-            f"{self.prefix}rl:{endpoint}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
+            f"{self.settings.REDIS_KEY_PREFIX}rl:{endpoint}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
             + (await limit.key_function() if limit.key_function else client)
             for label, limit in labelled
         ]
@@ -136,13 +131,11 @@ class Limiter:
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
-            if self.metrics is not None:
-                self.metrics.redis_errors.labels("rate_limit").inc()
+            self.metrics.redis_errors.labels("rate_limit").inc()
             return
         g.rate_limit_headers = headers_for(limits, result)
         if not result.allowed:
-            if self.metrics is not None:
-                self.metrics.rate_limited.labels(endpoint).inc()
+            self.metrics.rate_limited.labels(endpoint).inc()
             raise RateLimitExceeded(max(1, math.ceil(result.retry_after)))
 
     async def add_headers(self, response: Response) -> Response:

@@ -1,6 +1,6 @@
-"""The markers views use: quart-rate-limiter's own, plus limits named by a setting.
+"""Limits named by a setting, beside quart-rate-limiter's own markers.
 
-`@rate_limit`, `limit_blueprint` and `@rate_exempt` are the library's (the seed's
+Views use the library's `@rate_limit`, `limit_blueprint` and `@rate_exempt` (the seed's
 `limiter.limit(...)` and `@limiter.exempt`). A limit whose value comes from settings
 (`RATE_LIMIT_LOGIN`, `RATE_LIMIT_USERS`) cannot be a fixed `RateLimit` at import time,
 since every `create_app` may read other settings; `from_setting` marks it by name and the
@@ -12,18 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from quart_rate_limiter import RateLimit, limit_blueprint, rate_exempt, rate_limit
+from quart_rate_limiter import RateLimit
 
 from service.config import parse_limits
-
-__all__ = [
-    "SettingLimit",
-    "from_setting",
-    "limit_blueprint",
-    "limits_from_setting",
-    "rate_exempt",
-    "rate_limit",
-]
 
 
 @dataclass
