@@ -13,7 +13,7 @@ from service.auth.tokens import Tokens
 from service.cache import Cache
 from service.common.openapi import ServiceOpenAPIProvider
 from service.database import Database
-from service.rate_limit import ServiceRateLimiter
+from service.rate_limit import Limiter
 from service.redis_client import RedisClient
 
 db = Database()
@@ -21,7 +21,7 @@ redis = RedisClient()
 cache = Cache()
 jwt = JWTManager()
 tokens = Tokens()
-limiter = ServiceRateLimiter()
+limiter = Limiter()
 schema = QuartSchema(
     openapi_path="/openapi.json",
     swagger_ui_path="/docs",

@@ -19,7 +19,7 @@ from service.common.views import add_class_view
 from service.config import Settings
 from service.extensions import limiter
 from service.products.views import ProductCollection, ProductItem
-from service.rate_limit import limit_group
+from service.rate_limit import from_setting, limit_blueprint
 from tests.factories import FAST_HASHING, bearer, user_with_token
 from tests.products.conftest import product_body
 
@@ -43,12 +43,12 @@ def settings_overrides() -> dict[str, Any]:
 async def _scratch_app(settings: Settings) -> AsyncIterator[Any]:
     app = create_app(settings)
     seed = Blueprint("seed", __name__)
-    limit_group("users")(seed)
+    limit_blueprint(seed, limits=from_setting("RATE_LIMIT_USERS"))
     # The seed's registration, word for word.
     seed.add_url_rule("/", view_func=ProductCollection.as_view("products"))
     seed.add_url_rule("/<id:id>", view_func=ProductItem.as_view("product"))
     helper = Blueprint("helper", __name__)
-    limit_group("users")(helper)
+    limit_blueprint(helper, limits=from_setting("RATE_LIMIT_USERS"))
     add_class_view(helper, "/", ProductCollection.as_view("products"))
     add_class_view(helper, "/<id:id>", ProductItem.as_view("products"))
     app.register_blueprint(seed, url_prefix=SEED)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from quart import Blueprint
 from redis.asyncio import Redis
 
 from service.app import create_app
 from service.config import Settings
-from service.rate_limit import client_address
+from service.rate_limit import client_address, limit_blueprint, rate_exempt, rate_limit
 from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, bearer, user_with_token
 
@@ -26,6 +28,31 @@ LIMITS = {
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return dict(LIMITS)
+
+
+# A scratch resource marked only with the library's public markers, as a view module would.
+probe = limit_blueprint(Blueprint("probe", __name__, url_prefix="/_probe"), 2, timedelta(minutes=1))
+probe_inner = Blueprint("inner", __name__, url_prefix="/inner")
+
+
+@probe_inner.get("/nested")
+async def nested() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@probe_inner.get("/roomy")
+@rate_limit(100, timedelta(seconds=1))
+async def roomy() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@probe_inner.get("/free")
+@rate_exempt
+async def free() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+probe.register_blueprint(probe_inner)
 
 
 def peer(address: str) -> dict[str, Any]:
@@ -168,3 +195,26 @@ async def test_every_limiter_key_in_redis_expires(postgres_backend: Backend) -> 
     await reset_backend(postgres_backend)
     assert len(keys) >= 300
     assert all(0 < ttl <= 60_000 for ttl in ttls)
+
+
+async def test_library_markers_are_enforced_through_nested_blueprints(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"RATE_LIMIT_DEFAULT": "1000/hour"}))
+    app.register_blueprint(probe)
+    async with app.test_app() as serving:
+        client = serving.test_client()
+        # The parent's limit_blueprint reaches a nested blueprint's route (the library
+        # itself reads only the innermost blueprint).
+        nested = [
+            await client.get("/_probe/inner/nested", **peer("198.51.100.9")) for _ in range(3)
+        ]
+        # With 100/second on the route, the parent's 2/minute is the one closest to running
+        # out; the headers describe it (the library's would pick the shortest period).
+        roomy = [await client.get("/_probe/inner/roomy", **peer("198.51.100.9")) for _ in range(3)]
+        free = [await client.get("/_probe/inner/free", **peer("198.51.100.9")) for _ in range(5)]
+    for responses in (nested, roomy):
+        assert [r.status_code for r in responses] == [200, 200, 429]
+        assert [r.headers["RateLimit-Limit"] for r in responses] == ["2", "2", "2"]
+        assert [r.headers["RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+        assert 0 < int(responses[-1].headers["Retry-After"]) <= 60
+    assert {r.status_code for r in free} == {200}
+    assert not any("RateLimit-Limit" in r.headers for r in free)

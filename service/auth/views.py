@@ -34,7 +34,7 @@ from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody
 from service.errors import ValidationError, validation_fields
 from service.extensions import db, tokens
-from service.rate_limit import limit_group
+from service.rate_limit import from_setting, rate_limit
 
 blueprint = Blueprint("auth", __name__)
 
@@ -48,7 +48,7 @@ def _remember_after_commit(ended: sessions.Ended) -> None:
 
 
 @blueprint.post("/login")
-@limit_group("login")
+@rate_limit(limits=from_setting("RATE_LIMIT_LOGIN"))
 @validate_request(LoginRequest)
 @validate_response(TokenPair)
 @validate_response(ErrorBody, 401)

@@ -29,7 +29,7 @@ from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
 from service.products import services as product_services
-from service.rate_limit import limit_group
+from service.rate_limit import from_setting, limit_blueprint
 from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
@@ -214,7 +214,7 @@ async def user_stats(id: int) -> UserStats:
 
 def _blueprint(collection: type[UserCollection]) -> Blueprint:
     blueprint = Blueprint("users", __name__)
-    limit_group("users")(blueprint)
+    limit_blueprint(blueprint, limits=from_setting("RATE_LIMIT_USERS"))
     blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
     blueprint.add_url_rule(
         "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]

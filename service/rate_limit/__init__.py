@@ -1,0 +1,24 @@
+"""Rate limiting: quart-rate-limiter's markers, this service's store, key and headers.
+
+- the library's markers `rate_limit`, `limit_blueprint`, `rate_exempt`, re-exported;
+- `markers`: `from_setting`, for limits whose value is a setting;
+- `limiter`: the `Limiter` extension that enforces them (and why not the library's own);
+- `stores`: atomic, expiring GCRA stores (memory, Redis + Lua);
+- `client`: the client's address behind trusted proxies;
+- `headers`: RateLimit-* for the limit closest to running out.
+"""
+
+from quart_rate_limiter import limit_blueprint, rate_exempt, rate_limit
+
+from service.rate_limit.client import client_address
+from service.rate_limit.limiter import Limiter
+from service.rate_limit.markers import from_setting
+
+__all__ = [
+    "Limiter",
+    "client_address",
+    "from_setting",
+    "limit_blueprint",
+    "rate_exempt",
+    "rate_limit",
+]

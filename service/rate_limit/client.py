@@ -1,0 +1,32 @@
+"""Who the client is: the peer, or the address a trusted proxy saw."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from service.config import IPNetwork
+
+
+def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
+    """The client: the peer, or the first X-Forwarded-For hop not added by a trusted proxy.
+
+    Walks the chain from the right; only hops appended by proxies we trust are believed,
+    so a client cannot forge its way to a fresh bucket.
+    """
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    chain = [*hops, peer or "unknown"]
+    client = chain[-1]
+    for position in range(len(chain) - 1, 0, -1):
+        if not _is_trusted(chain[position], trusted):
+            break
+        client = chain[position - 1]
+    return client
+
+
+def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

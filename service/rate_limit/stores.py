@@ -1,0 +1,122 @@
+"""Atomic, expiring GCRA stores: all of a request's limits checked and updated in one step.
+
+quart-rate-limiter's `RateLimiterStoreABC` offers only `get` and `set` of one key, and
+its limiter reads every limit, then reads and writes each again: requests on several
+instances interleave between the read and the write and overshoot, and its Redis keys
+never expire. These stores answer one `hit` per request instead (a Lua script in Redis,
+a plain function in memory), and every key carries a TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from quart_rate_limiter import RateLimit
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+# KEYS: one per limit. ARGV: period and emission interval (seconds) per limit.
+# Returns {1, tat_1 - now, ...} when allowed (all updated), or {0, i, tat_i - now,
+# retry_after} for the first limit that refuses (nothing updated). Numbers go out as
+# strings because Redis truncates Lua floats to integers.
+_GCRA_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local tats = {}
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[2 * i - 1])
+  local interval = tonumber(ARGV[2 * i])
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
+  if tat - now > period - interval then
+    return {0, i, tostring(tat - now), tostring(tat - (period - interval) - now)}
+  end
+  tats[i] = tat
+end
+local result = {1}
+for i = 1, #KEYS do
+  local new_tat = tats[i] + tonumber(ARGV[2 * i])
+  local ttl_ms = math.ceil((new_tat - now) * 1000)
+  redis.call('SET', KEYS[i], tostring(new_tat), 'PX', ttl_ms)
+  result[#result + 1] = tostring(new_tat - now)
+end
+return result
+"""
+
+
+@dataclass(frozen=True)
+class HitResult:
+    """The outcome of one request against all of its limits."""
+
+    allowed: bool
+    # seconds from now until each limit's bucket is empty again (its theoretical arrival)
+    separations: list[float]
+    rejected_index: int | None = None
+    retry_after: float = 0.0
+
+
+class GCRAStore(ABC):
+    """Checks and updates several GCRA limits as one step."""
+
+    @abstractmethod
+    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult: ...
+
+
+class MemoryGCRAStore(GCRAStore):
+    """In-process store for the embedded default; atomic because it never awaits."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._tats: dict[str, float] = {}
+        self._clock = clock
+
+    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
+        now = self._clock()
+        self._drop_expired(now)
+        tats = []
+        for index, (key, limit) in enumerate(zip(keys, limits, strict=True)):
+            tat = max(self._tats.get(key, 0.0), now)
+            period = limit.period.total_seconds()
+            if tat - now > period - limit.inverse:
+                retry_after = tat - (period - limit.inverse) - now
+                separations = [max(self._tats.get(k, 0.0), now) - now for k in keys]
+                return HitResult(False, separations, index, retry_after)
+            tats.append(tat)
+        for key, limit, tat in zip(keys, limits, tats, strict=True):
+            self._tats[key] = tat + limit.inverse
+        return HitResult(True, [self._tats[key] - now for key in keys])
+
+    def _drop_expired(self, now: float) -> None:
+        # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
+        if len(self._tats) > 10_000:
+            self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+
+
+class RedisGCRAStore(GCRAStore):
+    """Redis store: one Lua round trip per request, a TTL on every key."""
+
+    def __init__(self, client: Callable[[], Redis | None]) -> None:
+        self._client = client
+        self._script: AsyncScript | None = None
+
+    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
+        client = self._client()
+        if client is None:
+            raise RedisError("Redis is not connected")
+        # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
+        script = self._script
+        if script is None or script.registered_client is not client:
+            script = self._script = client.register_script(_GCRA_SCRIPT)
+        arguments: list[float] = []
+        for limit in limits:
+            arguments.extend((limit.period.total_seconds(), limit.inverse))
+        reply: list[Any] = await script(keys=list(keys), args=arguments)
+        if int(reply[0]) == 1:
+            return HitResult(True, [float(value) for value in reply[1:]])
+        index = int(reply[1]) - 1
+        separations = [0.0] * len(keys)
+        separations[index] = float(reply[2])
+        return HitResult(False, separations, index, float(reply[3]))
