@@ -1,4 +1,4 @@
-"""Helpers that create users and tokens through the API, as a client would."""
+"""Helpers that create users, tokens and products through the API, as a client would."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ FAST_HASHING: dict[str, Any] = {
 }
 PASSWORD = "correct horse battery"
 _numbers = itertools.count(1)
+_skus = itertools.count(1)
 
 
 async def sign_up(
@@ -63,3 +64,24 @@ async def user_with_token(
         user["is_admin"] = True
     tokens = await log_in(client, user["email"])
     return user, tokens["access_token"]
+
+
+def new_sku() -> str:
+    return f"SKU-{next(_skus):06d}"
+
+
+def product_body(**fields: Any) -> dict[str, Any]:
+    """A valid create body with a fresh sku; `fields` override or add keys."""
+    body: dict[str, Any] = {"name": "Widget", "sku": new_sku(), "price_cents": 1999}
+    body.update(fields)
+    return body
+
+
+async def create_product(client: Any, token: str, **fields: Any) -> dict[str, Any]:
+    """Create a product through `POST /api/v1/products/`; returns its JSON."""
+    response = await client.post(
+        "/api/v1/products/", json=product_body(**fields), headers=bearer(token)
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    product: dict[str, Any] = await response.get_json()
+    return product

@@ -20,8 +20,7 @@ from service.config import Settings
 from service.extensions import limiter
 from service.products.views import ProductCollection, ProductItem
 from service.rate_limit import from_setting, limit_blueprint
-from tests.factories import FAST_HASHING, bearer, user_with_token
-from tests.products.conftest import product_body
+from tests.factories import FAST_HASHING, bearer, product_body, user_with_token
 
 SEED = "/api/scratch/seed"
 HELPER = "/api/scratch/helper"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.plugins.backends import (
     TEST_SECRET,
     Backend,
     create_postgres_database,

@@ -17,8 +17,8 @@ from service.database import create_engine
 from service.products import services as product_services
 from service.products.models import Product
 from service.users.models import User
-from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, bearer, user_with_token
+from tests.plugins.backends import Backend, reset_backend
 
 VERSIONS = ["v1", "v2"]
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from service.app import create_app
 from service.config import Settings
 from service.extensions import db
-from tests.conftest import Backend, ProxyFactory, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
+from tests.plugins.backends import Backend, ProxyFactory, reset_backend
 from tests.proxy import TcpProxy
 from tests.servers import running_servers
 

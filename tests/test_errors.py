@@ -18,7 +18,7 @@ from service.common.converters import positive_integers_up_to
 from service.config import Settings
 from service.extensions import db
 from service.users.models import User
-from tests.conftest import Backend
+from tests.plugins.backends import Backend
 
 ERROR_KEYS = {"error", "message", "status_code", "request_id"}
 

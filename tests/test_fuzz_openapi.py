@@ -20,8 +20,8 @@ from schemathesis.python import asgi
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import TEST_SECRET, Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD, bearer, make_admin
+from tests.plugins.backends import TEST_SECRET, Backend, reset_backend
 from tests.test_fuzz import FUZZ_OPERATION, assert_contract_error
 
 # The one 503 that is not in the error body's shape (API.md, /ready).

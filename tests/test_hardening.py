@@ -19,8 +19,8 @@ from service.app import create_app
 from service.config import Settings
 from service.database import create_engine
 from service.observability import ConsoleFormatter, JsonFormatter
-from tests.conftest import Backend
 from tests.factories import PASSWORD, bearer, log_in, sign_up, user_with_token
+from tests.plugins.backends import Backend
 
 EVIL_HOST = {"Host": "evil.example"}
 PUBLIC = "https://api.example.com/svc"

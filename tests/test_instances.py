@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD
+from tests.plugins.backends import Backend, reset_backend
 from tests.servers import Server, running_servers
 
 

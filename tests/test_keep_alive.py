@@ -21,8 +21,8 @@ import h11
 
 from service.config import Settings
 from service.server import DRAIN_LIMIT
-from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING
+from tests.plugins.backends import Backend, reset_backend
 from tests.servers import running_servers
 
 PAIRS = 1000

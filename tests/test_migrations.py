@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from service import migrations
 from service.database import create_engine
 from service.models import Base
-from tests.conftest import (
+from tests.plugins.backends import (
     TABLES,
     Backend,
     create_postgres_database,

@@ -13,7 +13,7 @@ from quart import Blueprint
 from service.app import create_app
 from service.config import Settings
 from service.extensions import limiter
-from tests.conftest import Backend
+from tests.plugins.backends import Backend
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
 CLOSED_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:1/none"

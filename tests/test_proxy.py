@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import ProxyFactory
+from tests.plugins.backends import ProxyFactory
 from tests.proxy import TcpProxy
 
 

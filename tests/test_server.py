@@ -12,8 +12,8 @@ from pathlib import Path
 import h11
 import httpx
 
-from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD
+from tests.plugins.backends import Backend, reset_backend
 from tests.servers import SERVICE, running_servers, settings_env
 
 

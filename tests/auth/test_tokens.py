@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 
-from tests.conftest import TEST_SECRET
 from tests.factories import bearer, log_in, sign_up
+from tests.plugins.backends import TEST_SECRET
 
 REQUIRED = ("sub", "exp", "iat", "jti", "type")
 

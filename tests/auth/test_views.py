@@ -12,8 +12,8 @@ import pytest
 
 from service.auth import passwords
 from service.config import Settings
-from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, bearer, log_in, sign_up, user_with_token
+from tests.plugins.backends import TEST_SECRET
 
 TOKEN_KEYS = {"access_token", "refresh_token", "token_type", "expires_in"}
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from service.app import create_app
 from service.config import Settings
 from service.extensions import cache
-from tests.conftest import Backend, reset_backend
+from tests.plugins.backends import Backend, reset_backend
 
 
 @pytest.fixture(name="serving")

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import Backend, ProxyFactory, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD
+from tests.plugins.backends import Backend, ProxyFactory, reset_backend
 from tests.proxy import TcpProxy
 from tests.servers import Server, running_servers
 

@@ -19,9 +19,9 @@ from service.idempotency import requests as idempotency_requests
 from service.idempotency import services as idempotency_services
 from service.products.models import Product
 from service.users.models import User
-from tests.conftest import Backend, ProxyFactory, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.idempotency.conftest import count_rows
+from tests.plugins.backends import Backend, ProxyFactory, reset_backend
 from tests.proxy import TcpProxy
 from tests.test_deadlines import proxy_in_front_of, via
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
-from service.database import create_engine, utcnow
+from service.database import utcnow
 from service.idempotency import services
 from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
 from service.idempotency.services import Claim, StoredResponse
@@ -20,14 +19,6 @@ from tests.idempotency.conftest import key_rows, set_key_times
 from tests.test_cli import service
 
 LEASE = timedelta(seconds=60)
-
-
-@pytest.fixture(name="session")
-async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    engine = create_engine(settings)
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        yield session
-    await engine.dispose()
 
 
 async def claim(

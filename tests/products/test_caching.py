@@ -10,8 +10,8 @@ import pytest
 from service.app import create_app
 from service.config import Settings
 from tests import servers
-from tests.conftest import Backend, reset_backend
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
+from tests.plugins.backends import Backend, reset_backend
 from tests.servers import RedisServer
 
 

@@ -8,9 +8,8 @@ import asyncpg
 import pytest
 
 from service.database import unicode_lower
-from tests.conftest import POSTGRES_ADMIN_URL, Backend
-from tests.factories import bearer, user_with_token
-from tests.products.conftest import create_product
+from tests.factories import bearer, create_product, user_with_token
+from tests.plugins.backends import POSTGRES_ADMIN_URL, Backend
 
 User = tuple[dict[str, Any], str]
 

@@ -1,4 +1,4 @@
-"""Product services and `user_stats`, called directly on a session of each backend."""
+"""Product services, called directly on a session of each backend."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from service.products.schemas import (
     ProductReplace,
     ProductUpdate,
 )
-from service.users.exceptions import UserNotFound
 from service.users.models import User
-from service.users.services import delete_user, user_stats
-from tests.products.conftest import new_sku
+from tests.factories import new_sku
 
 
 async def _user(session: AsyncSession, email: str = "owner@example.com") -> User:
@@ -167,42 +165,3 @@ def test_filters_refuse_max_below_min() -> None:
 
 def test_filters_identity_treats_empty_q_as_none() -> None:
     assert ProductFilters(q="").identity() == ProductFilters().identity()
-
-
-async def test_user_stats_counts_and_sums_only_the_users_products(
-    session: AsyncSession,
-) -> None:
-    owner = await _user(session)
-    other = await _user(session, "other@example.com")
-    for price in (1_000_000_000, 1_000_000_000, 1_000_000_000, 5):
-        await _product(session, owner, price_cents=price)
-    await _product(session, other, price_cents=77)
-    stats = await user_stats(session, owner.id)
-    assert stats.model_dump() == {
-        "user_id": owner.id,
-        "product_count": 4,
-        "total_value_cents": 3_000_000_005,
-    }
-
-
-async def test_user_stats_without_products_is_zero(session: AsyncSession) -> None:
-    owner = await _user(session)
-    stats = await user_stats(session, owner.id)
-    assert (stats.product_count, stats.total_value_cents) == (0, 0)
-
-
-async def test_user_stats_of_missing_user_raises_not_found(session: AsyncSession) -> None:
-    with pytest.raises(UserNotFound):
-        await user_stats(session, 999_999)
-
-
-async def test_delete_user_cascades_to_products(session: AsyncSession) -> None:
-    owner = await _user(session)
-    other = await _user(session, "other@example.com")
-    mine = await _product(session, owner)
-    theirs = await _product(session, other)
-    mine_id = mine.id
-    await delete_user(session, owner)
-    session.expunge_all()  # read from the database, not the identity map
-    assert await services.find_product(session, mine_id) is None
-    assert await services.find_product(session, theirs.id) is not None
