@@ -35,6 +35,7 @@ from service.errors import (
 )
 from service.observability import get_request_id
 
+# The name these lines had before the handlers had their own module; log filters use it.
 logger = logging.getLogger("service.errors")
 
 

@@ -16,6 +16,7 @@ from service.database.deadline import RequestDeadline
 from service.database.engine import create_engine
 from service.errors import DatabaseTimeout
 
+# The package's name, as before the split: log filters (and tests) use it.
 logger = logging.getLogger("service.database")
 
 
