@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from quart import Quart, Response
+from quart import Quart, Response, current_app
 from quart.wrappers import BaseRequestWebsocket
 from quart_cors import cors
 from werkzeug.routing import RequestRedirect
@@ -15,8 +16,8 @@ from service.common.files import send_named_file
 from service.common.requests import init_request_guards
 from service.common.urls import public_url
 from service.config import Settings, get_settings, with_instance_secrets
-from service.errors import register_error_handlers
-from service.extensions import cache, db, jwt, limiter, redis, schema, tokens
+from service.error_handlers import register_error_handlers
+from service.extensions import cache, db, jwt, limiter, redis_client, schema, tokens
 from service.idempotency import requests as idempotency
 from service.observability import Metrics, configure_logging, init_request_hooks
 
@@ -70,10 +71,10 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     init_request_guards(app)
     db.init_app(app, settings)
     idempotency.init_app(app)
-    redis.init_app(app, settings)
+    redis_client.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
-    tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis.client)
+    tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis_client.client)
     passwords.configure(
         time_cost=settings.PASSWORD_HASH_TIME_COST,
         memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
@@ -115,11 +116,16 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         app,
         settings,
         metrics=metrics,
-        redis=lambda: redis.client,
+        redis=lambda: redis_client.client,
         exempt_endpoints=SCHEMA_ENDPOINTS,
     )
     register_error_handlers(app)
     register_cli(app)
+
+    @app.context_processor
+    async def inject_globals() -> dict[str, Any]:
+        return {"app_name": current_app.config["APP_NAME"], "current_year": datetime.now(UTC).year}
+
     return app
 
 

@@ -17,7 +17,7 @@ from service.rate_limit import Limiter
 from service.redis_client import RedisClient
 
 db = Database()
-redis = RedisClient()
+redis_client = RedisClient()
 cache = Cache()
 jwt = JWTManager()
 tokens = Tokens()

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from quart import Blueprint
 from quart_schema import validate_request
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 
 from service.app import create_app
@@ -231,6 +232,31 @@ async def test_unreachable_database_is_503_with_retry_after(postgres_backend: Ba
     app = await _probe_app(postgres_backend.settings(DATABASE_URL=down))
     async with app.test_app() as test_app:
         response = await test_app.test_client().get("/_probe/users-count")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert_error_body(await response.get_json(), 503, "SERVICE_UNAVAILABLE")
+
+
+async def test_error_raised_outside_the_view_is_answered_by_its_own_handler(
+    settings: Settings,
+) -> None:
+    # Quart wraps an error from an after-request hook in a 500 (when it does not propagate
+    # it, as in production); the answer must still be the one its own type gets.
+    outside = Blueprint("outside", __name__, url_prefix="/_outside")
+
+    @outside.get("/after")
+    async def after() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @outside.after_request
+    async def fail(response: Any) -> Any:
+        raise RedisError("lost after the view")
+
+    app = create_app(settings)
+    app.register_blueprint(outside)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/_outside/after")
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert_error_body(await response.get_json(), 503, "SERVICE_UNAVAILABLE")

@@ -7,3 +7,8 @@ class RefreshTokenReused(Unauthorized):
 
 class SessionNotFound(NotFound):
     message = "No such login of yours"
+
+
+class InvalidCredentials(Unauthorized):
+    error = "INVALID_CREDENTIALS"
+    message = "Invalid email or password"

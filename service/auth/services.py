@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
-from service.errors import InvalidCredentials
+from service.auth.exceptions import InvalidCredentials
 from service.users.models import User
 from service.users.services import find_user_by_email
 

@@ -31,8 +31,8 @@ from service.auth.services import authenticate_user
 from service.auth.tokens import SESSION_ID, InvalidClaims, TokenClaims, parse_claims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
-from service.common.schemas import ErrorBody
-from service.errors import ValidationError, validation_fields
+from service.common.schemas import ErrorBody, validation_fields
+from service.errors import InvalidInput
 from service.extensions import db, tokens
 from service.rate_limit import from_setting, rate_limit
 
@@ -127,7 +127,7 @@ async def _refresh_claims_from_body() -> TokenClaims | None:
     try:
         body = LogoutRequest.model_validate(payload)
     except PydanticValidationError as error:
-        raise ValidationError.for_fields(validation_fields(error)) from None
+        raise InvalidInput.for_fields(validation_fields(error)) from None
     if body.refresh_token is None:
         return None
     try:
@@ -135,9 +135,7 @@ async def _refresh_claims_from_body() -> TokenClaims | None:
     except (JWTExtendedException, PyJWTError, InvalidClaims):
         claims = None
     if claims is None or claims.kind != "refresh" or claims.user_id != current_user.id:
-        raise ValidationError.for_fields(
-            {"refresh_token": ["Not a valid refresh token of this user"]}
-        )
+        raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
     return claims
 
 

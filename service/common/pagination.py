@@ -11,7 +11,7 @@ from quart import request
 
 from service.common.schemas import QueryInt
 from service.common.urls import public_url
-from service.errors import ValidationError
+from service.errors import InvalidInput
 
 T = TypeVar("T")
 
@@ -80,9 +80,9 @@ class CursorCodec:
         try:
             position = self._serializer.loads(cursor)
         except BadSignature:
-            raise ValidationError.for_fields(
+            raise InvalidInput.for_fields(
                 {"cursor": ["This cursor was not issued by this service or was altered"]}
             ) from None
         if not isinstance(position, dict):
-            raise ValidationError.for_fields({"cursor": ["Malformed cursor"]})
+            raise InvalidInput.for_fields({"cursor": ["Malformed cursor"]})
         return position

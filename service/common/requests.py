@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from quart import Quart, Request, current_app, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 
-from service.errors import BadRequest, UnsupportedMediaType, ValidationError
+from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
 
 OPTIONAL_BODY_ATTRIBUTE = "_service_optional_json_body"
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class ServiceRequest(Request):
         """The body as JSON: strict UTF-8, standard JSON only, bounded depth, storable text.
 
         Raises `BadRequest` for a body that is not such JSON (`silent` returns None instead)
-        and `ValidationError` naming each field whose text cannot be stored.
+        and `InvalidInput` naming each field whose text cannot be stored.
         """
         if not (force or self.is_json):
             return None
@@ -72,7 +72,7 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest("The request body holds a number too large to read") from None
     fields = unstorable_text(document)
     if fields:
-        raise ValidationError.for_fields(fields)
+        raise InvalidInput.for_fields(fields)
     return document
 
 
@@ -133,7 +133,7 @@ def init_request_guards(app: Quart) -> None:
             for text in (key, *values):
                 _check_text(text, key, fields)
         if fields:
-            raise ValidationError.for_fields(fields)
+            raise InvalidInput.for_fields(fields)
 
     @app.before_request
     async def require_json_body() -> None:

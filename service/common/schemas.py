@@ -14,6 +14,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic import ValidationError as PydanticValidationError
 
 # ISO 8601 with an explicit offset (`2026-11-25T03:08:47.078271+00:00`), always UTC.
 Timestamp = Annotated[
@@ -64,3 +65,25 @@ class ErrorBody(BaseModel):
     status_code: int
     request_id: str
     details: dict[str, Any] | None = None
+
+
+# pydantic's wording for these names our classes ("instance of ProductCreate").
+_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dataclass_type", "dict_type"}
+
+
+def validation_fields(error: PydanticValidationError) -> dict[str, list[str]]:
+    """Map pydantic's errors to `field -> [messages]`, the contract's `details.fields`."""
+    fields: dict[str, list[str]] = {}
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "body"
+        fields.setdefault(location, []).append(_client_message(item))
+    return fields
+
+
+def _client_message(item: Any) -> str:
+    if item["type"] in _NOT_AN_OBJECT:
+        return "Input should be a JSON object"
+    if item["type"] == "value_error":
+        # Our validators' own words, without pydantic's "Value error, " prefix.
+        return str(item.get("ctx", {}).get("error") or item["msg"])
+    return str(item["msg"])

@@ -35,7 +35,7 @@ from quart import Quart, current_app, g, request
 
 from service.common.openapi import document_operation
 from service.config import Settings
-from service.errors import ValidationError
+from service.errors import InvalidInput
 from service.extensions import db, limiter
 from service.idempotency import services
 from service.idempotency.services import Claim, StoredResponse
@@ -178,7 +178,7 @@ def init_app(app: Quart) -> None:
 def _valid_key(values: list[str]) -> str:
     if len(values) == 1 and _VALID_KEY.fullmatch(values[0]):
         return values[0]
-    raise ValidationError.for_fields(
+    raise InvalidInput.for_fields(
         {HEADER: ["must be one header of 1-255 visible ASCII characters"]}
     )
 

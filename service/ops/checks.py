@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service.extensions import db, redis
+from service.extensions import db, redis_client
 from service.ops.schemas import CheckStatus, ReadinessChecks
 
 logger = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ async def check_database() -> CheckStatus:
 
 
 async def check_redis() -> CheckStatus:
-    if not redis.enabled:
+    if not redis_client.enabled:
         return "disabled"
-    return await _probe("redis", redis.ping)
+    return await _probe("redis", redis_client.ping)
 
 
 async def readiness() -> ReadinessChecks:

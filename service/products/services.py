@@ -10,8 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.database import lock_for_update
-from service.errors import is_unique_violation
+from service.database import is_unique_violation, lock_for_update
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
 from service.products.schemas import (

@@ -21,7 +21,7 @@ from service.common.pagination import CursorCodec, CursorPage, page_headers
 from service.common.schemas import ErrorBody
 from service.common.urls import created_url
 from service.common.views import add_class_view
-from service.errors import ValidationError
+from service.errors import InvalidInput
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
@@ -205,7 +205,7 @@ def _decode_cursor(codec: CursorCodec, cursor: str, filters: ProductFilters) -> 
     """The (sort value, id) a signed cursor points after; 400 when it does not fit."""
     position = codec.decode(cursor)
     if position.get("for") != filters.identity():
-        raise ValidationError.for_fields(
+        raise InvalidInput.for_fields(
             {"cursor": ["This cursor was issued for another sort or filter"]}
         )
     after_id, value = position.get("id"), position.get("value")
@@ -224,7 +224,7 @@ def _decode_cursor(codec: CursorCodec, cursor: str, filters: ProductFilters) -> 
                 moment = None
             if moment is not None and moment.tzinfo is not None:
                 return moment, after_id
-    raise ValidationError.for_fields({"cursor": ["Malformed cursor"]})
+    raise InvalidInput.for_fields({"cursor": ["Malformed cursor"]})
 
 
 blueprint_v1 = Blueprint("products", __name__)

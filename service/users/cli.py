@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from quart.cli import ScriptInfo, pass_script_info
 
 from service.common.cli import run_with_app
-from service.errors import APIError, validation_fields
+from service.common.schemas import validation_fields
+from service.errors import APIError
 from service.extensions import db
 from service.users import importer, services
 from service.users.schemas import UserCreate

@@ -1,4 +1,4 @@
-from service.errors import DuplicateEntry, Forbidden, NotFound, ValidationError
+from service.errors import DuplicateEntry, Forbidden, InvalidInput, NotFound
 
 
 class UserNotFound(NotFound):
@@ -18,7 +18,7 @@ class AdminRequired(Forbidden):
     message = "Only an administrator may do this"
 
 
-class CurrentPasswordInvalid(ValidationError):
+class CurrentPasswordInvalid(InvalidInput):
     """A self-service password change without the right current password (ASVS 2.1.6)."""
 
     def __init__(self, reason: str) -> None:

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.common.requests import parse_json, unstorable_text
-from service.errors import BadRequest, ValidationError, validation_fields
+from service.common.schemas import validation_fields
+from service.errors import BadRequest, InvalidInput
 from service.extensions import db
 from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
@@ -115,7 +116,7 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             yield number, parse_json(line.encode())  # as the API reads a body
         except BadRequest as error:
             yield number, error.message
-        except ValidationError as error:
+        except InvalidInput as error:
             yield number, _fields_text((error.details or {}).get("fields", {}))
 
 

@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.auth.sessions import end_sessions
-from service.database import lock_for_update
-from service.errors import is_unique_violation
+from service.database import is_unique_violation, lock_for_update
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User

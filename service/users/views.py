@@ -24,7 +24,7 @@ from service.common.pagination import (
 from service.common.schemas import ErrorBody
 from service.common.urls import created_url
 from service.common.views import add_class_view
-from service.errors import ValidationError
+from service.errors import InvalidInput
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
@@ -177,7 +177,7 @@ class UserCollectionV2(UserCollection):
         if query_args.cursor is not None:  # an empty cursor is no cursor we issued
             after = codec.decode(query_args.cursor).get("id")
             if not isinstance(after, int) or isinstance(after, bool):
-                raise ValidationError.for_fields({"cursor": ["Malformed cursor"]})
+                raise InvalidInput.for_fields({"cursor": ["Malformed cursor"]})
         users = await services.list_users_after(
             db.session(), after_id=after, limit=query_args.limit + 1
         )

@@ -1,0 +1,93 @@
+"""Engines: pool settings, deadlines and SQLite's pragmas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from service.config import Settings
+
+# Server-side TCP keepalives (seconds): PostgreSQL drops the sessions of clients that
+# vanished in a partition instead of holding their locks and slots. asyncpg has no client
+# socket options; on our side the deadlines below and the pool's pre-ping do that job.
+SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+# asyncpg's own per-statement timeout sits just past the request deadline: requests are
+# answered by the deadline (which discards the connection cleanly); CLI work and
+# background tasks, which have no deadline, are still bounded by it.
+COMMAND_TIMEOUT_MARGIN = 1.0
+
+
+def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncEngine:
+    """An engine for the configured database, with pool settings and deadlines for servers.
+
+    `command_timeout=False` lets single statements run as long as they need (migrations).
+    """
+    url = settings.database_url
+    # Parameters (password hashes, emails, tokens' ids) never reach an exception text or
+    # the echo log: errors and DATABASE_ECHO show the statement with placeholders only.
+    options: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "hide_parameters": True}
+    if url.startswith("sqlite"):
+        _ensure_sqlite_directory(url)
+        engine = create_async_engine(url, **options)
+        busy_ms = round(settings.DATABASE_TIMEOUT * 1000)
+
+        def pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            _sqlite_pragmas(dbapi_connection, busy_ms)
+
+        event.listen(engine.sync_engine, "connect", pragmas)
+        return engine
+    connect_args: dict[str, Any] = {
+        "timeout": settings.DATABASE_TIMEOUT,  # TCP connect and start-up together
+        "server_settings": SERVER_KEEPALIVES,
+    }
+    if command_timeout:
+        connect_args["command_timeout"] = settings.DATABASE_TIMEOUT + COMMAND_TIMEOUT_MARGIN
+    return create_async_engine(
+        url,
+        pool_size=settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        pool_timeout=settings.DATABASE_POOL_TIMEOUT,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **options,
+    )
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # A locked file is SQLite's silent database: it gives up after DATABASE_TIMEOUT (a 503).
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+    cursor.close()
+    # SQLite's own lower() folds ASCII only; an application function of the same name
+    # replaces it on this connection, so func.lower() means the same on both backends.
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
+def unicode_lower(value: Any) -> Any:
+    """PostgreSQL's lower() (UTF-8 database, libc or builtin locale): each character on its
+    own through Unicode's simple lowercase mapping; other SQL values pass unchanged.
+
+    Python's str.lower() uses the full mapping, which differs in exactly two places:
+    U+0130 (capital I with dot) becomes "i" + U+0307 rather than "i", and a word-final
+    U+03A3 (capital sigma) becomes final sigma U+03C2 rather than U+03C3.
+    """
+    if not isinstance(value, str):
+        return value
+    return value.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()

@@ -1,0 +1,164 @@
+"""`register_error_handlers`: one handler per source of failure, each into `respond`."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from pydantic import ValidationError as PydanticValidationError
+from quart import Quart, current_app, render_template, request
+from quart.typing import ResponseReturnValue
+from quart_rate_limiter import RateLimitExceeded
+from quart_schema import RequestSchemaValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+
+from service.common.schemas import validation_fields
+from service.database import is_connection_lost, is_database_locked, is_unique_violation
+from service.errors import (
+    APIError,
+    BadRequest,
+    DatabaseError,
+    DatabaseTimeout,
+    DuplicateEntry,
+    Forbidden,
+    InternalError,
+    InvalidInput,
+    MethodNotAllowedError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from service.observability import get_request_id
+
+# The name these lines had before the handlers had their own module; log filters use it.
+logger = logging.getLogger("service.errors")
+
+
+def register_error_handlers(app: Quart) -> None:
+    """One handler per source of failure, each turning its error into an APIError."""
+
+    @app.errorhandler(APIError)
+    async def api_error(error: APIError) -> ResponseReturnValue:
+        return await respond(error, error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> ResponseReturnValue:
+        original = error.original_exception if isinstance(error, InternalServerError) else None
+        if isinstance(original, Exception):
+            # Raised outside the view, so Quart wrapped it: answer as its own handler would.
+            return cast(ResponseReturnValue, await app.handle_user_exception(original))
+        return await respond(_from_http_exception(error), original or error)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def schema_error(error: RequestSchemaValidationError) -> ResponseReturnValue:
+        cause = error.validation_error
+        if isinstance(cause, PydanticValidationError):
+            return await respond(InvalidInput.for_fields(validation_fields(cause)), error)
+        unreadable = {"body": ["The input could not be read"]}
+        return await respond(InvalidInput.for_fields(unreadable), error)
+
+    @app.errorhandler(RateLimitExceeded)
+    async def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
+        message = f"Too many requests; retry in {error.retry_after} seconds"
+        headers = {"Retry-After": str(error.retry_after)}
+        return await respond(RateLimited(message, headers=headers), error)
+
+    @app.errorhandler(IntegrityError)
+    async def integrity_error(error: IntegrityError) -> ResponseReturnValue:
+        if is_unique_violation(error):
+            return await respond(DuplicateEntry(), error)
+        return await respond(InvalidInput("The request conflicts with the stored data"), error)
+
+    @app.errorhandler(SQLAlchemyError)
+    async def database_error(error: SQLAlchemyError) -> ResponseReturnValue:
+        if is_connection_lost(error):
+            return await respond(_database_unreachable(), error)
+        if isinstance(error, OperationalError) and is_database_locked(error):
+            return await respond(DatabaseTimeout(), error)
+        return await respond(DatabaseError(), error)
+
+    @app.errorhandler(OSError)
+    async def connection_error(error: OSError) -> ResponseReturnValue:
+        # asyncpg and aiosqlite report a failed connect as a bare OSError.
+        return await respond(_database_unreachable(), error)
+
+    @app.errorhandler(RedisError)
+    async def redis_error(error: RedisError) -> ResponseReturnValue:
+        message = "A backing service is unreachable; try again shortly"
+        return await respond(ServiceUnavailable(message), error)
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> ResponseReturnValue:
+        return await respond(InternalError(), error)
+
+
+def _database_unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable("The database is unreachable; try again shortly")
+
+
+async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnValue:
+    """The response for an error: logged, session rolled back, contract body."""
+    if isinstance(api_error, ServiceUnavailable) and not isinstance(cause, APIError):
+        # An outage (a lost, silent or busy backend), not a bug: one line, no stack.
+        logger.warning("%s; answered 503 (%s)", api_error.message, type(cause).__name__)
+    elif api_error.status_code >= 500 and not isinstance(cause, APIError | HTTPException):
+        logger.error("unhandled error: %s", type(cause).__name__, exc_info=cause)
+    database = current_app.extensions.get("database")
+    if database is not None:
+        try:
+            await database.rollback_request()
+        except Exception:
+            logger.warning("rollback failed while handling an error", exc_info=True)
+    if api_error.status_code == 404 and _wants_html():
+        page = await render_template(
+            "errors/404.html", path=request.path, request_id=get_request_id()
+        )
+        return page, 404
+    return api_error.to_dict(), api_error.status_code, api_error.headers
+
+
+_HTTP_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowedError,
+    409: DuplicateEntry,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def _from_http_exception(error: HTTPException) -> APIError:
+    code = error.code or 500
+    api_class = _HTTP_ERRORS.get(code, InternalError)
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    message = {
+        404: "No such route or resource",
+        405: f"Method {request.method} is not allowed here",
+    }.get(code)
+    # Werkzeug's stock descriptions ("The browser (or proxy) sent…") are not ours to send.
+    stock = error.description == type(error).description
+    if message is None and error.description and not stock and code != 500:
+        message = error.description
+    api_error = api_class(message, headers=headers)
+    if api_class is InternalError and code != 500:
+        api_error.status_code = code
+        api_error.error = (error.name or "ERROR").upper().replace(" ", "_").replace("'", "")
+    return api_error
+
+
+def _wants_html() -> bool:
+    if request.path.startswith("/api/"):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
