@@ -6,7 +6,8 @@ plugin: a test asking for `settings`, `app`, `client` or `session` runs once per
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -77,3 +78,15 @@ async def _other(client: Any, settings: Settings) -> tuple[dict[str, Any], str]:
 async def _admin(client: Any, settings: Settings) -> tuple[dict[str, Any], str]:
     """An administrator and its access token."""
     return await user_with_token(client, settings, admin=True)
+
+
+@pytest.fixture(name="restore_logging")
+def _restore_logging() -> Iterator[None]:
+    """Drop the service's stderr handler a test bound to a captured stream, and the level."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "_service_handler", False):
+            root.removeHandler(handler)
+    root.setLevel(level)

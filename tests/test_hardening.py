@@ -6,7 +6,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,18 +38,6 @@ async def log_a_header() -> dict[str, str]:
 @probe.get("/fail")
 async def fail_with_a_multiline_message() -> dict[str, str]:
     raise RuntimeError("first line\nFORGED 2026-12-01 00:00:00,000 INFO [x] forged: ok")
-
-
-@pytest.fixture(name="restore_logging")
-def _restore_logging() -> Iterator[None]:
-    """Drop the service's stderr handler a test bound to a captured stream, and the level."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in list(root.handlers):
-        if getattr(handler, "_service_handler", False):
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 # -- headers --------------------------------------------------------------------------------

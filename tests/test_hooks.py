@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,18 +26,6 @@ probe_logger = logging.getLogger("tests.hooks.probe")
 async def log_inside_view() -> dict[str, str]:
     probe_logger.warning("inside the view")
     return {"status": "ok"}
-
-
-@pytest.fixture(name="restore_logging")
-def _restore_logging() -> Iterator[None]:
-    """Drop the service's stderr handler a test bound to a captured stream, and the level."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in list(root.handlers):
-        if getattr(handler, "_service_handler", False):
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
