@@ -21,9 +21,6 @@ from service.extensions import cache, db, jwt, limiter, redis_client, schema, to
 from service.idempotency import requests as idempotency
 from service.observability import Metrics, configure_logging, init_request_hooks
 
-# quart-schema's own routes; exempt from limits like the other operational routes.
-SCHEMA_ENDPOINTS = {"openapi", "swagger_ui", "static"}
-
 
 class ServiceApp(Quart):
     """Quart whose request transaction commits after the view returns.
@@ -72,6 +69,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     db.init_app(app, settings)
     idempotency.init_app(app)
     redis_client.init_app(app, settings)
+    app.extensions["redis_client"] = redis_client  # owner 2's RedisClient.init_app will do this
     cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
     tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis_client.client)
@@ -112,13 +110,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         )
 
     register_blueprints(app)
-    limiter.init_service(
-        app,
-        settings,
-        metrics=metrics,
-        redis=lambda: redis_client.client,
-        exempt_endpoints=SCHEMA_ENDPOINTS,
-    )
+    limiter.init_app(app)
     register_error_handlers(app)
     register_cli(app)
 

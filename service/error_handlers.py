@@ -14,29 +14,15 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
+from service import errors
 from service.common.schemas import validation_fields
 from service.database import is_connection_lost, is_database_locked, is_unique_violation
-from service.errors import (
-    APIError,
-    BadRequest,
-    DatabaseError,
-    DatabaseTimeout,
-    DuplicateEntry,
-    Forbidden,
-    InternalError,
-    InvalidInput,
-    MethodNotAllowedError,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    ServiceUnavailable,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from service.errors import FOR_STATUS, APIError
 from service.observability import get_request_id
 
 # The name these lines had before the handlers had their own module; log filters use it.
 logger = logging.getLogger("service.errors")
+UNREACHABLE = "The database is unreachable; try again shortly"
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -57,53 +43,51 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> ResponseReturnValue:
         cause = error.validation_error
+        fields = {"body": ["The input could not be read"]}
         if isinstance(cause, PydanticValidationError):
-            return await respond(InvalidInput.for_fields(validation_fields(cause)), error)
-        unreadable = {"body": ["The input could not be read"]}
-        return await respond(InvalidInput.for_fields(unreadable), error)
+            fields = validation_fields(cause)
+        return await respond(errors.InvalidInput.for_fields(fields), error)
 
     @app.errorhandler(RateLimitExceeded)
     async def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
         message = f"Too many requests; retry in {error.retry_after} seconds"
         headers = {"Retry-After": str(error.retry_after)}
-        return await respond(RateLimited(message, headers=headers), error)
+        return await respond(errors.RateLimited(message, headers=headers), error)
 
     @app.errorhandler(IntegrityError)
     async def integrity_error(error: IntegrityError) -> ResponseReturnValue:
         if is_unique_violation(error):
-            return await respond(DuplicateEntry(), error)
-        return await respond(InvalidInput("The request conflicts with the stored data"), error)
+            return await respond(errors.DuplicateEntry(), error)
+        return await respond(
+            errors.InvalidInput("The request conflicts with the stored data"), error
+        )
 
     @app.errorhandler(SQLAlchemyError)
     async def database_error(error: SQLAlchemyError) -> ResponseReturnValue:
         if is_connection_lost(error):
-            return await respond(_database_unreachable(), error)
+            return await respond(errors.ServiceUnavailable(UNREACHABLE), error)
         if isinstance(error, OperationalError) and is_database_locked(error):
-            return await respond(DatabaseTimeout(), error)
-        return await respond(DatabaseError(), error)
+            return await respond(errors.DatabaseTimeout(), error)
+        return await respond(errors.DatabaseError(), error)
 
     @app.errorhandler(OSError)
     async def connection_error(error: OSError) -> ResponseReturnValue:
         # asyncpg and aiosqlite report a failed connect as a bare OSError.
-        return await respond(_database_unreachable(), error)
+        return await respond(errors.ServiceUnavailable(UNREACHABLE), error)
 
     @app.errorhandler(RedisError)
     async def redis_error(error: RedisError) -> ResponseReturnValue:
         message = "A backing service is unreachable; try again shortly"
-        return await respond(ServiceUnavailable(message), error)
+        return await respond(errors.ServiceUnavailable(message), error)
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> ResponseReturnValue:
-        return await respond(InternalError(), error)
-
-
-def _database_unreachable() -> ServiceUnavailable:
-    return ServiceUnavailable("The database is unreachable; try again shortly")
+        return await respond(APIError(), error)
 
 
 async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnValue:
     """The response for an error: logged, session rolled back, contract body."""
-    if isinstance(api_error, ServiceUnavailable) and not isinstance(cause, APIError):
+    if isinstance(api_error, errors.ServiceUnavailable) and not isinstance(cause, APIError):
         # An outage (a lost, silent or busy backend), not a bug: one line, no stack.
         logger.warning("%s; answered 503 (%s)", api_error.message, type(cause).__name__)
     elif api_error.status_code >= 500 and not isinstance(cause, APIError | HTTPException):
@@ -122,26 +106,8 @@ async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnVa
     return api_error.to_dict(), api_error.status_code, api_error.headers
 
 
-_HTTP_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    405: MethodNotAllowedError,
-    409: DuplicateEntry,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    429: RateLimited,
-    503: ServiceUnavailable,
-}
-
-
 def _from_http_exception(error: HTTPException) -> APIError:
     code = error.code or 500
-    api_class = _HTTP_ERRORS.get(code, InternalError)
-    headers: dict[str, str] = {}
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        headers["Allow"] = ", ".join(sorted(error.valid_methods))
     message = {
         404: "No such route or resource",
         405: f"Method {request.method} is not allowed here",
@@ -150,8 +116,11 @@ def _from_http_exception(error: HTTPException) -> APIError:
     stock = error.description == type(error).description
     if message is None and error.description and not stock and code != 500:
         message = error.description
-    api_error = api_class(message, headers=headers)
-    if api_class is InternalError and code != 500:
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    api_error = FOR_STATUS.get(code, APIError)(message, headers=headers)
+    if api_error.status_code != code:  # a status the tree does not name: Werkzeug's name
         api_error.status_code = code
         api_error.error = (error.name or "ERROR").upper().replace(" ", "_").replace("'", "")
     return api_error

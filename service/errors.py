@@ -1,15 +1,18 @@
 """The error tree: every error the service answers on purpose, with its status and body.
 
-`service.error_handlers` maps every other failure onto it.
+A subclass names what it changes as class keywords, e.g.
+`class NotFound(APIError, status=404, message="...")`: `error` (the body's code) defaults
+to the status's name (`NOT_FOUND`), `headers` are sent unless a raise passes its own.
+`status_code`, `error`, `message` and `headers` are plain attributes, so a subclass may
+also set them in its body. `service.error_handlers` maps every other failure onto this tree.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from http import HTTPStatus
+from typing import Any, ClassVar
 
 from service.observability import get_request_id
-
-RETRY_AFTER_SECONDS = 5
 
 
 class APIError(Exception):
@@ -18,6 +21,24 @@ class APIError(Exception):
     status_code = 500
     error = "INTERNAL_ERROR"
     message = "An unexpected error occurred"
+    default_headers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status:
+            cls.status_code = status
+            cls.error = vars(cls).get("error", HTTPStatus(status).name)
+        cls.error = error or cls.error
+        cls.message = message or cls.message
+        cls.default_headers = headers or cls.default_headers
 
     def __init__(
         self,
@@ -29,7 +50,8 @@ class APIError(Exception):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details
-        self.headers = headers or {}
+        # Headers passed in replace the class's defaults (an empty dict sends none).
+        self.headers = dict(self.default_headers if headers is None else headers)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -43,15 +65,13 @@ class APIError(Exception):
         return body
 
 
-class BadRequest(APIError):
-    status_code = 400
-    error = "BAD_REQUEST"
-    message = "The request could not be read"
+class BadRequest(APIError, status=400, message="The request could not be read"):
+    """The body or a parameter cannot be read at all."""
 
 
-class InvalidInput(APIError):
-    status_code = 400
-    error = "VALIDATION_ERROR"
+class InvalidInput(APIError, status=400, error="VALIDATION_ERROR"):
+    """Readable input that breaks a rule; `details.fields` names each field and why."""
+
     message = "The request is not valid"
 
     @classmethod
@@ -59,86 +79,74 @@ class InvalidInput(APIError):
         return cls(message, details={"fields": fields})
 
 
-class Unauthorized(APIError):
-    status_code = 401
-    error = "UNAUTHORIZED"
-    message = "A valid access token is required"
+class PayloadTooLarge(APIError, status=413, error="PAYLOAD_TOO_LARGE"):
+    """A body over MAX_CONTENT_LENGTH."""
 
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
-        super().__init__(message, **kwargs)
-
-
-class Forbidden(APIError):
-    status_code = 403
-    error = "FORBIDDEN"
-    message = "You are not allowed to do this"
-
-
-class NotFound(APIError):
-    status_code = 404
-    error = "NOT_FOUND"
-    message = "The requested resource was not found"
-
-
-class MethodNotAllowedError(APIError):
-    status_code = 405
-    error = "METHOD_NOT_ALLOWED"
-    message = "The method is not allowed for this resource"
-
-
-class DuplicateEntry(APIError):
-    status_code = 409
-    error = "DUPLICATE_ENTRY"
-    message = "A record with these values already exists"
-
-
-class PreconditionFailed(APIError):
-    status_code = 412
-    error = "PRECONDITION_FAILED"
-    message = "If-Match names a version that is no longer current"
-
-
-class PayloadTooLarge(APIError):
-    status_code = 413
-    error = "PAYLOAD_TOO_LARGE"
     message = "The request body is too large"
 
 
-class UnsupportedMediaType(APIError):
-    status_code = 415
-    error = "UNSUPPORTED_MEDIA_TYPE"
+class UnsupportedMediaType(APIError, status=415):
+    """A body that does not say it is JSON."""
+
     message = "The request body must be application/json"
 
 
-class RateLimited(APIError):
-    status_code = 429
-    error = "RATE_LIMITED"
-    message = "Too many requests"
+class Unauthorized(APIError, status=401, headers={"WWW-Authenticate": "Bearer"}):
+    """No token, or one that is not (or no longer) valid."""
+
+    message = "A valid access token is required"
 
 
-class InternalError(APIError):
-    pass
+class Forbidden(APIError, status=403, message="You are not allowed to do this"):
+    """A valid caller asking for what is not theirs to do."""
 
 
-class DatabaseError(APIError):
-    error = "DATABASE_ERROR"
-    message = "A database error occurred"
+class NotFound(APIError, status=404, message="The requested resource was not found"):
+    """No such route, or no such row."""
 
 
-class ServiceUnavailable(APIError):
-    status_code = 503
-    error = "SERVICE_UNAVAILABLE"
+class DuplicateEntry(APIError, status=409, error="DUPLICATE_ENTRY"):
+    """A unique value taken by another row."""
+
+    message = "A record with these values already exists"
+
+
+class PreconditionFailed(APIError, status=412):
+    """A conditional write that lost the race."""
+
+    message = "If-Match names a version that is no longer current"
+
+
+class RateLimited(APIError, status=429, error="RATE_LIMITED", message="Too many requests"):
+    """A limit spent; the handler adds Retry-After."""
+
+
+class DatabaseError(APIError, error="DATABASE_ERROR", message="A database error occurred"):
+    """A database failure that is not an outage: a 500 that names no SQL."""
+
+
+class ServiceUnavailable(APIError, status=503, headers={"Retry-After": "5"}):
+    """A backend down, silent or busy: the caller may retry after a while."""
+
     message = "The service is temporarily unavailable"
-
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"Retry-After": str(RETRY_AFTER_SECONDS)})
-        super().__init__(message, **kwargs)
 
 
 class DatabaseTimeout(ServiceUnavailable):
+    """The request's database deadline passed."""
+
     message = "The database did not answer in time; try again shortly"
 
 
 class CacheUnavailable(ServiceUnavailable):
+    """A write whose invalidation Redis refused to record."""
+
     message = "The change cannot be published to the shared cache; try again shortly"
+
+
+# The answer to an HTTPException of each status (Werkzeug's own, as routing's 404): the
+# first class above that names the status.
+FOR_STATUS = {
+    cls.status_code: cls
+    for cls in reversed(APIError.__subclasses__())
+    if "status_code" in vars(cls)
+}

@@ -17,23 +17,19 @@ def headers_for(limits: Sequence[RateLimit], result: HitResult) -> dict[str, str
     always the one about to refuse (2/minute beside 100/hour is, 100/minute beside
     3/hour is not).
     """
+    separations = result.separations
     if result.rejected_index is not None:
-        limit = limits[result.rejected_index]
-        return {
-            "RateLimit-Limit": str(limit.count),
-            "RateLimit-Remaining": "0",
-            "RateLimit-Reset": str(max(1, math.ceil(result.separations[result.rejected_index]))),
-        }
-    best: tuple[int, float, RateLimit] | None = None
-    for limit, separation in zip(limits, result.separations, strict=True):
-        period = limit.period.total_seconds()
-        remaining = max(0, int((period - separation) / limit.inverse + 1e-9))
-        if best is None or (remaining, -separation) < (best[0], -best[1]):
-            best = (remaining, separation, limit)
-    assert best is not None
-    remaining, separation, limit = best
+        index, remaining = result.rejected_index, 0
+        reset = max(1, math.ceil(separations[index]))
+    else:
+        remaining_each = [
+            max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
+            for limit, separation in zip(limits, separations, strict=True)
+        ]
+        index = min(range(len(limits)), key=lambda i: (remaining_each[i], -separations[i]))
+        remaining, reset = remaining_each[index], math.ceil(separations[index])
     return {
-        "RateLimit-Limit": str(limit.count),
+        "RateLimit-Limit": str(limits[index].count),
         "RateLimit-Remaining": str(remaining),
-        "RateLimit-Reset": str(math.ceil(separation)),
+        "RateLimit-Reset": str(reset),
     }

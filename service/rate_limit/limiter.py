@@ -5,7 +5,7 @@ Its `RateLimiter` enforces them only in its private request hooks, which fall sh
 contract, so this extension composes its own public hooks around the markers instead of
 overriding those:
 - it checks with one store read per limit, then updates each with another read and a
-  write: concurrent instances overshoot (here: one atomic `GCRAStore.hit`);
+  write: concurrent instances overshoot (here: one atomic `hit`, see `stores.py`);
 - its store keys never expire (here: a TTL on each);
 - it counts OPTIONS (pre-flights) too (here: not counted);
 - it reads limits from the innermost blueprint only (here: the whole nesting chain) and
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 
 from quart import Quart, Response, current_app, g, request
 from quart_rate_limiter import (
@@ -27,90 +26,69 @@ from quart_rate_limiter import (
     RateLimit,
     RateLimitExceeded,
 )
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from service.config import IPNetwork, Settings
-from service.observability import Metrics
+from service.config import Settings
 from service.rate_limit.client import client_address
 from service.rate_limit.headers import headers_for
 from service.rate_limit.markers import SettingLimit, limits_from_setting
-from service.rate_limit.stores import GCRAStore, MemoryGCRAStore, RedisGCRAStore
+from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
 
-Labelled = list[tuple[str, RateLimit]]
+# quart-schema's own routes and the static files: never limited, like the ops routes.
+EXEMPT_ENDPOINTS = frozenset({"openapi", "swagger_ui", "static"})
 
 
 class Limiter:
     """Per client and route: every marked limit plus the default, checked as one step."""
 
-    store: GCRAStore
-    metrics: Metrics
-    settings: Settings
-    trusted_proxies: list[IPNetwork]
-    exempt_endpoints: set[str]
-    default_limits: list[RateLimit]
+    store: MemoryGCRAStore | RedisGCRAStore
 
-    def init_service(
-        self,
-        app: Quart,
-        settings: Settings,
-        *,
-        metrics: Metrics,
-        redis: Callable[[], Redis | None],
-        exempt_endpoints: set[str],
-    ) -> None:
-        self.settings, self.metrics, self.exempt_endpoints = settings, metrics, exempt_endpoints
-        self.default_limits = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
-        self.trusted_proxies = settings.trusted_proxies
-        self.store = RedisGCRAStore(redis) if settings.REDIS_URL else MemoryGCRAStore()
-        # The library's switch, so `QUART_RATE_LIMITER_ENABLED` keeps its meaning.
-        app.config.setdefault("QUART_RATE_LIMITER_ENABLED", settings.RATE_LIMIT_ENABLED)
+    def init_app(self, app: Quart) -> None:
+        """Count requests on `app`; its settings choose the store (Redis when configured)."""
+        settings: Settings = app.extensions["settings"]
+        self.store = RedisGCRAStore() if settings.REDIS_URL else MemoryGCRAStore()
         app.before_request(self.check_request)
         app.after_request(self.add_headers)
 
-    def limits_for(self, app: Quart, endpoint: str) -> Labelled | None:
+    def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
         """Every (label, limit) that applies to an endpoint, or None when it is exempt."""
         view = app.view_functions.get(endpoint)
         if view is None:
             return []
-        if endpoint in self.exempt_endpoints or getattr(
+        if endpoint in EXEMPT_ENDPOINTS or getattr(
             view, QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE, False
         ):
             return None
+        settings: Settings = app.extensions["settings"]
         names = endpoint.split(".")[:-1]
         owners = [
             view,
             *(app.blueprints.get(".".join(names[:n])) for n in range(1, len(names) + 1)),
         ]
-        labelled: Labelled = []
+        labelled: list[tuple[str, RateLimit]] = []
         for owner in owners:
             for limit in getattr(owner, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []):
                 if isinstance(limit, SettingLimit):
-                    value = getattr(self.settings, limit.setting)
+                    value = getattr(settings, limit.setting)
                     labelled.extend((limit.label, one) for one in limits_from_setting(value))
                 else:
                     labelled.append(("route", limit))
-        labelled.extend(("default", limit) for limit in self.default_limits)
-        return labelled
+        defaults = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
+        return labelled + [("default", limit) for limit in defaults]
 
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
-        return client_address(
-            request.remote_addr,
-            request.headers.get("X-Forwarded-For", ""),
-            self.trusted_proxies,
-        )
+        settings: Settings = current_app.extensions["settings"]
+        forwarded_for = request.headers.get("X-Forwarded-For", "")
+        return client_address(request.remote_addr, forwarded_for, settings.trusted_proxies)
 
     async def check_request(self) -> None:
         """Count the request against all its limits at once; 429 when one is spent."""
         endpoint = request.endpoint
-        if (
-            not current_app.config["QUART_RATE_LIMITER_ENABLED"]
-            or request.method == "OPTIONS"
-            or endpoint is None
-        ):
+        enabled = current_app.config["QUART_RATE_LIMITER_ENABLED"]
+        if not enabled or request.method == "OPTIONS" or endpoint is None:
             return
         labelled = [
             (label, limit)
@@ -119,28 +97,28 @@ class Limiter:
         ]
         if not labelled:
             return
-        limits = [limit for _, limit in labelled]
+        prefix = f"{current_app.extensions['settings'].REDIS_KEY_PREFIX}rl:{endpoint}"
         client = self.client_key()
         keys = [
-            f"{self.settings.REDIS_KEY_PREFIX}rl:{endpoint}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
+            f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
             + (await limit.key_function() if limit.key_function else client)
             for label, limit in labelled
         ]
+        limits = [limit for _, limit in labelled]
+        metrics = current_app.extensions["metrics"]
         try:
             result = await self.store.hit(keys, limits)
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
-            self.metrics.redis_errors.labels("rate_limit").inc()
+            metrics.redis_errors.labels("rate_limit").inc()
             return
         g.rate_limit_headers = headers_for(limits, result)
         if not result.allowed:
-            self.metrics.rate_limited.labels(endpoint).inc()
+            metrics.rate_limited.labels(endpoint).inc()
             raise RateLimitExceeded(max(1, math.ceil(result.retry_after)))
 
     async def add_headers(self, response: Response) -> Response:
         """RateLimit-* on every counted response, the 429s included."""
-        headers: dict[str, str] | None = g.get("rate_limit_headers")
-        if headers:
-            response.headers.update(headers)
+        response.headers.update(g.get("rate_limit_headers", {}))
         return response

@@ -10,11 +10,11 @@ a plain function in memory), and every key carries a TTL.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from quart import current_app
 from quart_rate_limiter import RateLimit
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -59,14 +59,7 @@ class HitResult:
     retry_after: float = 0.0
 
 
-class GCRAStore(ABC):
-    """Checks and updates several GCRA limits as one step."""
-
-    @abstractmethod
-    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult: ...
-
-
-class MemoryGCRAStore(GCRAStore):
+class MemoryGCRAStore:
     """In-process store for the embedded default; atomic because it never awaits."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -75,35 +68,27 @@ class MemoryGCRAStore(GCRAStore):
 
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
         now = self._clock()
-        self._drop_expired(now)
-        tats = []
-        for index, (key, limit) in enumerate(zip(keys, limits, strict=True)):
-            tat = max(self._tats.get(key, 0.0), now)
-            period = limit.period.total_seconds()
-            if tat - now > period - limit.inverse:
-                retry_after = tat - (period - limit.inverse) - now
-                separations = [max(self._tats.get(k, 0.0), now) - now for k in keys]
-                return HitResult(False, separations, index, retry_after)
-            tats.append(tat)
-        for key, limit, tat in zip(keys, limits, tats, strict=True):
+        if len(self._tats) > 10_000:
+            # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
+            self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+        tats = [max(self._tats.get(key, 0.0), now) for key in keys]
+        for index, (tat, limit) in enumerate(zip(tats, limits, strict=True)):
+            slack = limit.period.total_seconds() - limit.inverse
+            if tat - now > slack:
+                return HitResult(False, [tat - now for tat in tats], index, tat - slack - now)
+        for key, tat, limit in zip(keys, tats, limits, strict=True):
             self._tats[key] = tat + limit.inverse
         return HitResult(True, [self._tats[key] - now for key in keys])
 
-    def _drop_expired(self, now: float) -> None:
-        # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
-        if len(self._tats) > 10_000:
-            self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
 
-
-class RedisGCRAStore(GCRAStore):
+class RedisGCRAStore:
     """Redis store: one Lua round trip per request, a TTL on every key."""
 
-    def __init__(self, client: Callable[[], Redis | None]) -> None:
-        self._client = client
-        self._script: AsyncScript | None = None
+    _script: AsyncScript | None = None
 
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
-        client = self._client()
+        # The app's client, made when it starts serving.
+        client: Redis | None = current_app.extensions["redis_client"].client
         if client is None:
             raise RedisError("Redis is not connected")
         # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
