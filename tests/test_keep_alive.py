@@ -20,7 +20,7 @@ from pathlib import Path
 import h11
 
 from service.config import Settings
-from service.server import DRAIN_LIMIT
+from service.keep_alive import DRAIN_LIMIT
 from tests.factories import FAST_HASHING
 from tests.plugins.backends import Backend, reset_backend
 from tests.servers import running_servers
