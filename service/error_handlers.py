@@ -98,7 +98,12 @@ async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnVa
             await database.rollback_request()
         except Exception:
             logger.warning("rollback failed while handling an error", exc_info=True)
-    if api_error.status_code == 404 and _wants_html():
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if (
+        api_error.status_code == 404
+        and best == "text/html"
+        and not request.path.startswith("/api/")
+    ):
         page = await render_template(
             "errors/404.html", path=request.path, request_id=get_request_id()
         )
@@ -108,14 +113,14 @@ async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnVa
 
 def _from_http_exception(error: HTTPException) -> APIError:
     code = error.code or 500
-    message = {
-        404: "No such route or resource",
-        405: f"Method {request.method} is not allowed here",
-    }.get(code)
     # Werkzeug's stock descriptions ("The browser (or proxy) sent…") are not ours to send.
     stock = error.description == type(error).description
-    if message is None and error.description and not stock and code != 500:
-        message = error.description
+    own = None if stock or code == 500 else error.description
+    messages = {
+        404: "No such route or resource",
+        405: f"Method {request.method} is not allowed here",
+    }
+    message = messages.get(code, own)
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
@@ -124,10 +129,3 @@ def _from_http_exception(error: HTTPException) -> APIError:
         api_error.status_code = code
         api_error.error = (error.name or "ERROR").upper().replace(" ", "_").replace("'", "")
     return api_error
-
-
-def _wants_html() -> bool:
-    if request.path.startswith("/api/"):
-        return False
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html"

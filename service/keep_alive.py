@@ -79,15 +79,10 @@ class _RequestBody:
 
     def __init__(self, headers: Iterable[tuple[bytes, bytes]], receive: ASGIReceiveCallable):
         self._receive = receive
-        self.declared = 0
-        chunked = False
-        for name, value in headers:
-            if name.lower() == b"content-length":
-                self.declared = int(value)  # the server has validated it
-            elif name.lower() == b"transfer-encoding":
-                chunked = True
+        fields = {name.lower(): value for name, value in headers}
+        self.declared = int(fields.get(b"content-length", 0))  # the server has validated it
         self.received = 0
-        self.complete = not chunked and self.declared == 0
+        self.complete = b"transfer-encoding" not in fields and self.declared == 0
         self.gone = False  # the client disconnected
         self.changed = asyncio.Event()
 

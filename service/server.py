@@ -74,9 +74,8 @@ def protocol_error(status_code: int, message: str) -> tuple[int, list[tuple[byte
     """
     status = HTTPStatus(status_code if status_code < 500 else 400)
     request_id = uuid.uuid4().hex
-    error = "BAD_REQUEST" if status == HTTPStatus.BAD_REQUEST else status.name
     body = json.dumps(
-        {"error": error, "message": message, "status_code": int(status), "request_id": request_id}
+        {"error": status.name, "message": message, "status_code": status, "request_id": request_id}
     ).encode()
     headers = [
         (b"content-type", b"application/json"),

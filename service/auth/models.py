@@ -1,7 +1,5 @@
 """Logins as durable rows: a token is only as alive as the login it names."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String

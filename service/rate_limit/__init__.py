@@ -3,9 +3,8 @@
 - the library's markers `rate_limit`, `limit_blueprint`, `rate_exempt`, re-exported;
 - `markers`: `from_setting`, for limits whose value is a setting;
 - `limiter`: the `Limiter` extension that enforces them (and why not the library's own);
-- `stores`: atomic, expiring GCRA stores (memory, Redis + Lua);
+- `stores`: atomic, expiring GCRA stores (memory, Redis + Lua) and a hit's RateLimit-* headers;
 - `client`: the client's address behind trusted proxies;
-- `headers`: RateLimit-* for the limit closest to running out.
 """
 
 from quart_rate_limiter import limit_blueprint, rate_exempt, rate_limit

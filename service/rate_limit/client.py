@@ -16,12 +16,9 @@ def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNet
     """
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     chain = [*hops, peer or "unknown"]
-    client = chain[-1]
-    for position in range(len(chain) - 1, 0, -1):
-        if not _is_trusted(chain[position], trusted):
-            break
-        client = chain[position - 1]
-    return client
+    while len(chain) > 1 and _is_trusted(chain[-1], trusted):
+        chain.pop()
+    return chain[-1]
 
 
 def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:

@@ -11,7 +11,7 @@ overriding those:
 - it reads limits from the innermost blueprint only (here: the whole nesting chain) and
   fixes them at import (here: `from_setting` limits come from each app's settings);
 - its headers describe the limit with the shortest period (here: the one closest to
-  running out, see `headers.py`), and an unreachable store is an error (here: fail open).
+  running out, see `HitResult.headers`), and an unreachable store is an error (here: fail open).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from redis.exceptions import RedisError
 
 from service.config import Settings
 from service.rate_limit.client import client_address
-from service.rate_limit.headers import headers_for
 from service.rate_limit.markers import SettingLimit, limits_from_setting
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
@@ -113,7 +112,7 @@ class Limiter:
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
             metrics.redis_errors.labels("rate_limit").inc()
             return
-        g.rate_limit_headers = headers_for(limits, result)
+        g.rate_limit_headers = result.headers(limits)
         if not result.allowed:
             metrics.rate_limited.labels(endpoint).inc()
             raise RateLimitExceeded(max(1, math.ceil(result.retry_after)))

@@ -9,6 +9,7 @@ a plain function in memory), and every key carries a TTL.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from typing import Any
 from quart import current_app
 from quart_rate_limiter import RateLimit
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 # KEYS: one per limit. ARGV: period and emission interval (seconds) per limit.
@@ -58,6 +58,30 @@ class HitResult:
     rejected_index: int | None = None
     retry_after: float = 0.0
 
+    def headers(self, limits: Sequence[RateLimit]) -> dict[str, str]:
+        """RateLimit-* for the limit closest to running out (on a refusal, the one hit).
+
+        The library's own headers describe the limit with the shortest period, which is not
+        always the one about to refuse (2/minute beside 100/hour is, 100/minute beside
+        3/hour is not).
+        """
+        separations = self.separations
+        if self.rejected_index is not None:
+            index, remaining = self.rejected_index, 0
+            reset = max(1, math.ceil(separations[index]))
+        else:
+            remaining_each = [
+                max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
+                for limit, separation in zip(limits, separations, strict=True)
+            ]
+            index = min(range(len(limits)), key=lambda i: (remaining_each[i], -separations[i]))
+            remaining, reset = remaining_each[index], math.ceil(separations[index])
+        return {
+            "RateLimit-Limit": str(limits[index].count),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+        }
+
 
 class MemoryGCRAStore:
     """In-process store for the embedded default; atomic because it never awaits."""
@@ -84,17 +108,13 @@ class MemoryGCRAStore:
 class RedisGCRAStore:
     """Redis store: one Lua round trip per request, a TTL on every key."""
 
-    _script: AsyncScript | None = None
-
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
         # The app's client, made when it starts serving.
         client: Redis | None = current_app.extensions["redis_client"].client
         if client is None:
             raise RedisError("Redis is not connected")
         # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
-        script = self._script
-        if script is None or script.registered_client is not client:
-            script = self._script = client.register_script(_GCRA_SCRIPT)
+        script = client.register_script(_GCRA_SCRIPT)
         arguments: list[float] = []
         for limit in limits:
             arguments.extend((limit.period.total_seconds(), limit.inverse))
