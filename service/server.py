@@ -16,11 +16,7 @@ from hypercorn.config import Config
 from hypercorn.protocol.events import Body, EndBody, Response
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import WSStream
-from hypercorn.typing import (
-    ASGIReceiveCallable,
-    ASGISendCallable,
-    Scope,
-)
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
 
 from service.config import Settings
