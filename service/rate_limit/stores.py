@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,29 +20,26 @@ from quart_rate_limiter import RateLimit
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-# KEYS: one per limit. ARGV: period and emission interval (seconds) per limit.
-# Returns {1, tat_1 - now, ...} when allowed (all updated), or {0, i, tat_i - now,
-# retry_after} for the first limit that refuses (nothing updated). Numbers go out as
-# strings because Redis truncates Lua floats to integers.
+# KEYS: one per limit. ARGV: per limit, its slack (period - emission interval) and its
+# emission interval, in seconds. Returns {1, tat_1 - now, ...} when allowed (all updated),
+# or {0, i, tat_i - now, retry_after} for the first limit that refuses (nothing updated).
+# Numbers go out as strings because Redis truncates Lua floats to integers.
 _GCRA_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tats = {}
 for i = 1, #KEYS do
-  local period = tonumber(ARGV[2 * i - 1])
-  local interval = tonumber(ARGV[2 * i])
-  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
-  if tat - now > period - interval then
-    return {0, i, tostring(tat - now), tostring(tat - (period - interval) - now)}
+  local slack = tonumber(ARGV[2 * i - 1])
+  tats[i] = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
+  if tats[i] - now > slack then
+    return {0, i, tostring(tats[i] - now), tostring(tats[i] - slack - now)}
   end
-  tats[i] = tat
 end
 local result = {1}
 for i = 1, #KEYS do
-  local new_tat = tats[i] + tonumber(ARGV[2 * i])
-  local ttl_ms = math.ceil((new_tat - now) * 1000)
-  redis.call('SET', KEYS[i], tostring(new_tat), 'PX', ttl_ms)
-  result[#result + 1] = tostring(new_tat - now)
+  local tat = tats[i] + tonumber(ARGV[2 * i])
+  redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil((tat - now) * 1000))
+  result[i + 1] = tostring(tat - now)
 end
 return result
 """
@@ -86,12 +83,11 @@ class HitResult:
 class MemoryGCRAStore:
     """In-process store for the embedded default; atomic because it never awaits."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self) -> None:
         self._tats: dict[str, float] = {}
-        self._clock = clock
 
     async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
-        now = self._clock()
+        now = time.time()
         if len(self._tats) > 10_000:
             # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
             self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
@@ -117,7 +113,7 @@ class RedisGCRAStore:
         script = client.register_script(_GCRA_SCRIPT)
         arguments: list[float] = []
         for limit in limits:
-            arguments.extend((limit.period.total_seconds(), limit.inverse))
+            arguments.extend((limit.period.total_seconds() - limit.inverse, limit.inverse))
         reply: list[Any] = await script(keys=list(keys), args=arguments)
         if int(reply[0]) == 1:
             return HitResult(True, [float(value) for value in reply[1:]])
