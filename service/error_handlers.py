@@ -17,7 +17,6 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 from service import errors
 from service.common.schemas import validation_fields
 from service.database import is_connection_lost, is_database_locked, is_unique_violation
-from service.errors import FOR_STATUS, APIError
 from service.observability import get_request_id
 
 # The name these lines had before the handlers had their own module; log filters use it.
@@ -26,10 +25,10 @@ UNREACHABLE = "The database is unreachable; try again shortly"
 
 
 def register_error_handlers(app: Quart) -> None:
-    """One handler per source of failure, each turning its error into an APIError."""
+    """One handler per source of failure, each turning its error into an errors.APIError."""
 
-    @app.errorhandler(APIError)
-    async def api_error(error: APIError) -> ResponseReturnValue:
+    @app.errorhandler(errors.APIError)
+    async def api_error(error: errors.APIError) -> ResponseReturnValue:
         return await respond(error, error)
 
     @app.errorhandler(HTTPException)
@@ -82,15 +81,15 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected_error(error: Exception) -> ResponseReturnValue:
-        return await respond(APIError(), error)
+        return await respond(errors.APIError(), error)
 
 
-async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnValue:
+async def respond(api_error: errors.APIError, cause: BaseException) -> ResponseReturnValue:
     """The response for an error: logged, session rolled back, contract body."""
-    if isinstance(api_error, errors.ServiceUnavailable) and not isinstance(cause, APIError):
+    if isinstance(api_error, errors.ServiceUnavailable) and not isinstance(cause, errors.APIError):
         # An outage (a lost, silent or busy backend), not a bug: one line, no stack.
         logger.warning("%s; answered 503 (%s)", api_error.message, type(cause).__name__)
-    elif api_error.status_code >= 500 and not isinstance(cause, APIError | HTTPException):
+    elif api_error.status_code >= 500 and not isinstance(cause, errors.APIError | HTTPException):
         logger.error("unhandled error: %s", type(cause).__name__, exc_info=cause)
     database = current_app.extensions.get("database")
     if database is not None:
@@ -111,7 +110,7 @@ async def respond(api_error: APIError, cause: BaseException) -> ResponseReturnVa
     return api_error.to_dict(), api_error.status_code, api_error.headers
 
 
-def _from_http_exception(error: HTTPException) -> APIError:
+def _from_http_exception(error: HTTPException) -> errors.APIError:
     code = error.code or 500
     # Werkzeug's stock descriptions ("The browser (or proxy) sent…") are not ours to send.
     stock = error.description == type(error).description
@@ -124,7 +123,7 @@ def _from_http_exception(error: HTTPException) -> APIError:
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    api_error = FOR_STATUS.get(code, APIError)(message, headers=headers)
+    api_error = errors.FOR_STATUS.get(code, errors.APIError)(message, headers=headers)
     if api_error.status_code != code:  # a status the tree does not name: Werkzeug's name
         api_error.status_code = code
         api_error.error = (error.name or "ERROR").upper().replace(" ", "_").replace("'", "")

@@ -65,6 +65,7 @@ class APIError(Exception):
         return body
 
 
+# The request itself.
 class BadRequest(APIError, status=400, message="The request could not be read"):
     """The body or a parameter cannot be read at all."""
 
@@ -91,6 +92,7 @@ class UnsupportedMediaType(APIError, status=415):
     message = "The request body must be application/json"
 
 
+# Who asks, and what they ask about.
 class Unauthorized(APIError, status=401, headers={"WWW-Authenticate": "Bearer"}):
     """No token, or one that is not (or no longer) valid."""
 
@@ -117,6 +119,7 @@ class PreconditionFailed(APIError, status=412):
     message = "If-Match names a version that is no longer current"
 
 
+# Limits and failures.
 class RateLimited(APIError, status=429, error="RATE_LIMITED", message="Too many requests"):
     """A limit spent; the handler adds Retry-After."""
 
@@ -144,7 +147,7 @@ class CacheUnavailable(ServiceUnavailable):
 
 
 # The answer to an HTTPException of each status (Werkzeug's own, as routing's 404): the
-# first class above that names the status.
+# first class above that names the status; other statuses keep Werkzeug's name as code.
 FOR_STATUS = {
     cls.status_code: cls
     for cls in reversed(APIError.__subclasses__())
