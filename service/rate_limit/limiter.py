@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 
 from quart import Quart, Response, current_app, g, request
 from quart_rate_limiter import (
@@ -27,19 +26,22 @@ from quart_rate_limiter import (
     RateLimit,
     RateLimitExceeded,
 )
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service.config import IPNetwork, Settings
-from service.observability import Metrics
+from service.metrics import Metrics
 from service.rate_limit.client import client_address
 from service.rate_limit.headers import headers_for
 from service.rate_limit.markers import SettingLimit, limits_from_setting
 from service.rate_limit.stores import GCRAStore, MemoryGCRAStore, RedisGCRAStore
+from service.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
 Labelled = list[tuple[str, RateLimit]]
+
+# quart-schema's own routes; exempt from limits like the other operational routes.
+SCHEMA_ENDPOINTS = {"openapi", "swagger_ui", "static"}
 
 
 class Limiter:
@@ -52,19 +54,16 @@ class Limiter:
     exempt_endpoints: set[str]
     default_limits: list[RateLimit]
 
-    def init_service(
-        self,
-        app: Quart,
-        settings: Settings,
-        *,
-        metrics: Metrics,
-        redis: Callable[[], Redis | None],
-        exempt_endpoints: set[str],
-    ) -> None:
-        self.settings, self.metrics, self.exempt_endpoints = settings, metrics, exempt_endpoints
+    def init_app(self, app: Quart) -> None:
+        settings: Settings = app.extensions["settings"]
+        redis_client: RedisClient = app.extensions["redis_client"]
+        self.settings, self.metrics = settings, app.extensions["metrics"]
+        self.exempt_endpoints = SCHEMA_ENDPOINTS
         self.default_limits = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
         self.trusted_proxies = settings.trusted_proxies
-        self.store = RedisGCRAStore(redis) if settings.REDIS_URL else MemoryGCRAStore()
+        self.store = (
+            RedisGCRAStore(lambda: redis_client.client) if settings.REDIS_URL else MemoryGCRAStore()
+        )
         # The library's switch, so `QUART_RATE_LIMITER_ENABLED` keeps its meaning.
         app.config.setdefault("QUART_RATE_LIMITER_ENABLED", settings.RATE_LIMIT_ENABLED)
         app.before_request(self.check_request)
