@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     tokens.init_app(app)
     passwords.init_app(app)
     schema.init_app(app)
-    limiter.init_app(app)
     if settings.cors_origins:
         cors(
             app,
@@ -110,6 +109,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             allow_methods=CORS_ALLOW_METHODS,
             expose_headers=CORS_EXPOSE_HEADERS,
         )
+    limiter.init_app(app)
 
     app.register_blueprint(ops)
     app.register_blueprint(api_v1)

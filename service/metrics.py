@@ -11,14 +11,12 @@ REQUEST_LABELS = ("route", "method", "status")
 class Metrics:
     """Counters and a latency histogram, in a registry made per app (test apps never meet)."""
 
+    registry: CollectorRegistry
     requests: Counter
     latency: Histogram
     cache_requests: Counter
     rate_limited: Counter
     redis_errors: Counter
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
 
     def init_app(self, app: Quart) -> None:
         self.registry = registry = CollectorRegistry()
