@@ -15,11 +15,36 @@ from service.common.converters import IdConverter
 from service.common.files import send_named_file
 from service.common.requests import init_request_guards
 from service.common.urls import public_url
-from service.config import Settings, get_settings, with_instance_secrets
+from service.config import Settings, get_settings
 from service.error_handlers import register_error_handlers
-from service.extensions import cache, db, jwt, limiter, redis_client, schema, tokens
+from service.extensions import cache, db, jwt, limiter, metrics, redis_client, schema, tokens
 from service.idempotency import requests as idempotency
-from service.observability import Metrics, configure_logging, init_request_hooks
+from service.instance import with_instance_secrets
+from service.logs import configure_logging
+from service.observability import init_request_hooks
+
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+]
+CORS_ALLOW_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "X-Response-Time",
+    "X-Total-Count",
+    "Link",
+    "Location",
+    "ETag",
+    "Idempotent-Replayed",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
 
 
 class ServiceApp(Quart):
@@ -52,86 +77,49 @@ class ServiceApp(Quart):
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
-    """Build the app: settings -> config, hooks, extensions, blueprints, errors, CLI."""
+    """Build the app: settings -> config, extensions, blueprints, error handlers, CLI."""
+    from service.api import api_v1, api_v2
+    from service.cli import commands
+    from service.ops.views import blueprint as ops
+
     settings = with_instance_secrets(settings or get_settings())
     configure_logging(settings.LOG_LEVEL, settings.log_format)
-
     app = ServiceApp(__name__)
     app.url_map.converters["id"] = IdConverter
-    app.config.update(settings.quart_config())
+    app.config.from_mapping(settings.quart_config())
     app.extensions["settings"] = settings
-    metrics = Metrics()
-    app.extensions["metrics"] = metrics
 
-    # Request hooks first, so the request id and timer exist before a limiter refusal.
-    init_request_hooks(app, metrics)
+    metrics.init_app(app)
+    # Request hooks before the limiter's, so a refusal has its request id and timer.
+    init_request_hooks(app)
     init_request_guards(app)
-    db.init_app(app, settings)
+    db.init_app(app)
     idempotency.init_app(app)
-    redis_client.init_app(app, settings)
-    app.extensions["redis_client"] = redis_client  # owner 2's RedisClient.init_app will do this
-    cache.init_app(app, settings, metrics=metrics)
+    redis_client.init_app(app)
+    cache.init_app(app)
     jwt.init_app(app)
-    tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis_client.client)
-    passwords.configure(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
+    tokens.init_app(app)
+    passwords.init_app(app)
     schema.init_app(app)
-    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/static/swagger-ui-bundle.js"
-    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/static/swagger-ui.css"
     if settings.cors_origins:
         cors(
             app,
             allow_origin=settings.cors_origins,
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "Idempotency-Key",
-                "If-Match",
-                "If-None-Match",
-            ],
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=[
-                "X-Request-ID",
-                "X-Response-Time",
-                "X-Total-Count",
-                "Link",
-                "Location",
-                "ETag",
-                "Idempotent-Replayed",
-                "Retry-After",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
+            allow_headers=CORS_ALLOW_HEADERS,
+            allow_methods=CORS_ALLOW_METHODS,
+            expose_headers=CORS_EXPOSE_HEADERS,
         )
-
-    register_blueprints(app)
     limiter.init_app(app)
+
+    app.register_blueprint(ops)
+    app.register_blueprint(api_v1)
+    app.register_blueprint(api_v2)
     register_error_handlers(app)
-    register_cli(app)
+    for command in commands:
+        app.cli.add_command(command)
 
     @app.context_processor
     async def inject_globals() -> dict[str, Any]:
         return {"app_name": current_app.config["APP_NAME"], "current_year": datetime.now(UTC).year}
 
     return app
-
-
-def register_blueprints(app: Quart) -> None:
-    from service.api import api_v1, api_v2
-    from service.ops.views import blueprint as ops
-
-    app.register_blueprint(ops)
-    app.register_blueprint(api_v1)
-    app.register_blueprint(api_v2)
-
-
-def register_cli(app: Quart) -> None:
-    from service.cli import commands
-
-    for command in commands:
-        app.cli.add_command(command)

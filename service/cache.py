@@ -28,7 +28,7 @@ from quart import Quart
 
 from service.config import Settings
 from service.errors import CacheUnavailable
-from service.observability import Metrics
+from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,11 @@ class Cache:
         self.ttl = 60
         self.metrics: Metrics | None = None
 
-    def init_app(self, app: Quart, settings: Settings, *, metrics: Metrics) -> None:
+    def init_app(self, app: Quart) -> None:
+        settings: Settings = app.extensions["settings"]
         self.prefix = f"{settings.REDIS_KEY_PREFIX}{KEY_VERSION}:"
         self.ttl = settings.CACHE_TTL
-        self.metrics = metrics
+        self.metrics = app.extensions["metrics"]
 
         async def connect() -> None:
             self.backend = CashewsCache(name="service")

@@ -6,17 +6,25 @@ import sys
 
 import click
 from pydantic import ValidationError
-from quart import Quart
 from quart.cli import QuartGroup, ScriptInfo, pass_script_info, routes_command
+from sqlalchemy import make_url
 
 from service import migrations
+from service.app import create_app
 from service.auth.cli import commands as auth_commands
-from service.common.cli import run_with_app, settings_of
-from service.config import get_settings
+from service.common.cli import run_with_app
+from service.config import Settings, get_settings
 from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import check_database, check_redis
 from service.users.cli import commands as user_commands
+
+# How `service check` shows each status: mark, word, colour.
+SHOWN = {
+    "ok": ("✓", "OK", "green"),
+    "disabled": ("-", "disabled", "yellow"),
+    "error": ("✗", "FAILED", "red"),
+}
 
 
 @click.command("run")
@@ -26,7 +34,7 @@ def run_command(info: ScriptInfo) -> None:
     from service.server import listen, serve_forever
 
     app = info.load_app()
-    settings = settings_of(app)
+    settings: Settings = app.extensions["settings"]
     try:
         sock = listen(settings.HOST, settings.PORT)
     except OSError as error:
@@ -46,7 +54,7 @@ def run_command(info: ScriptInfo) -> None:
 @pass_script_info
 def init_db_command(info: ScriptInfo) -> None:
     """Bring the schema to the newest migration."""
-    settings = settings_of(info.load_app())
+    settings: Settings = info.load_app().extensions["settings"]
     migrations.upgrade(settings)
     click.secho(f"✓ Database at revision {migrations.head_revision(settings)}", fg="green")
 
@@ -56,41 +64,26 @@ def init_db_command(info: ScriptInfo) -> None:
 def check_command(info: ScriptInfo) -> None:
     """Check the database, Redis and migrations; exit 1 if any fails."""
     app = info.load_app()
-    settings = settings_of(app)
+    settings: Settings = app.extensions["settings"]
     head = migrations.head_revision(settings)
 
     async def checks() -> list[tuple[str, str, str]]:
-        results: list[tuple[str, str, str]] = []
-        database = await check_database()
-        results.append(("Database", database, _describe(settings.database_url)))
-        cache = await check_redis()
-        results.append(("Redis", cache, settings.REDIS_URL or "not configured"))
+        database, redis = await check_database(), await check_redis()
+        revision = ("error", "database unreachable")
         if database == "ok" and db.engine is not None:
             current = await migrations.current_revision(db.engine)
-            status = "ok" if current == head else "error"
-            results.append(("Migrations", status, f"at {current}, head is {head}"))
-        else:
-            results.append(("Migrations", "error", "database unreachable"))
-        return results
+            revision = ("ok" if current == head else "error", f"at {current}, head is {head}")
+        return [
+            ("Database", database, make_url(settings.database_url).render_as_string()),
+            ("Redis", redis, settings.REDIS_URL or "not configured"),
+            ("Migrations", *revision),
+        ]
 
-    failed = False
-    for name, status, detail in run_with_app(app, checks):
-        if status == "ok":
-            click.secho(f"✓ {name}: OK ({detail})", fg="green")
-        elif status == "disabled":
-            click.secho(f"- {name}: disabled ({detail})", fg="yellow")
-        else:
-            failed = True
-            click.secho(f"✗ {name}: FAILED ({detail})", fg="red")
-    sys.exit(1 if failed else 0)
-
-
-def _describe(url: str) -> str:
-    """The URL without its password, fit to print."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    results = run_with_app(app, checks)
+    for name, status, detail in results:
+        mark, word, colour = SHOWN[status]
+        click.secho(f"{mark} {name}: {word} ({detail})", fg=colour)
+    sys.exit(1 if any(status == "error" for _, status, _ in results) else 0)
 
 
 commands: list[click.Command] = [
@@ -104,12 +97,6 @@ commands: list[click.Command] = [
 ]
 
 
-def _create_app() -> Quart:
-    from service.app import create_app
-
-    return create_app()
-
-
 def main() -> None:
     """Entry point of the `service` console script."""
     try:
@@ -121,5 +108,5 @@ def main() -> None:
             prefix = f"{field}: " if field else ""
             click.secho(f"Configuration error: {prefix}{message}", fg="red", err=True)
         sys.exit(2)
-    cli = QuartGroup(create_app=_create_app, add_default_commands=False, load_dotenv=False)
+    cli = QuartGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)
     cli.main(prog_name="service")

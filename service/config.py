@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import os
-import re
-import secrets
 from datetime import timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,44 +14,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The public placeholder earlier versions defaulted to: never used to sign anything.
 DEV_SECRET = "dev-secret-change-me"
 DEV_DATABASE_URL = "sqlite+aiosqlite:///var/service.db"
-# The instance folder (beside the development database): the generated development secret.
-INSTANCE_SECRET_FILE = Path("var") / "secret_key"
 MIN_SECRET_LENGTH = 32
 SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
 
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Plain URLs, as container platforms pass them, get the async drivers.
+ASYNC_DRIVERS = {
+    "postgres://": "postgresql+asyncpg://",
+    "postgresql://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
 
 
 class ConfigError(ValueError):
     """A setting is missing or unsafe; the message names the setting."""
-
-
-def parse_limits(value: str) -> list[tuple[int, timedelta]]:
-    """Parse `100/hour;10/minute` into (count, period) pairs."""
-    limits = []
-    for part in value.split(";"):
-        if not part.strip():
-            continue
-        match = _LIMIT_RE.match(part)
-        if match is None or int(match.group(1)) < 1:
-            raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
-        limits.append((int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
-    if not limits:
-        raise ValueError("at least one limit is required")
-    return limits
-
-
-def normalise_database_url(url: str) -> str:
-    """Pick the async driver for plain URLs, as container platforms pass them."""
-    for plain in ("postgres://", "postgresql://"):
-        if url.startswith(plain):
-            return "postgresql+asyncpg://" + url[len(plain) :]
-    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
-    return url
 
 
 class Settings(BaseSettings):
@@ -113,6 +84,8 @@ class Settings(BaseSettings):
     @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_USERS")
     @classmethod
     def _valid_limits(cls, value: str) -> str:
+        from service.rate_limit.markers import parse_limits  # that package imports this one
+
         parse_limits(value)
         return value
 
@@ -129,12 +102,11 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
+        # A query or fragment, even an empty one, shows as its separator.
         if (
             parts.scheme not in {"http", "https"}
             or not parts.hostname
             or parts.username is not None
-            or parts.query
-            or parts.fragment
             or "?" in value
             or "#" in value
         ):
@@ -147,7 +119,10 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
-        return normalise_database_url(value) if value else None
+        for plain, driver in ASYNC_DRIVERS.items():
+            if value and value.startswith(plain):
+                return driver + value.removeprefix(plain)
+        return value or None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -159,7 +134,7 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must be set in production")
         for name in SECRET_NAMES:
             secret: str = getattr(self, name)
-            if is_placeholder_secret(secret) or len(secret) < MIN_SECRET_LENGTH:
+            if len(secret) < MIN_SECRET_LENGTH:  # unset and DEV_SECRET among them
                 problems.append(
                     f"{name} must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
@@ -206,52 +181,10 @@ class Settings(BaseSettings):
             "JWT_DECODE_LEEWAY": 5,
             "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
             "QUART_SCHEMA_CONVERSION_PREFERENCE": "pydantic",
+            # Swagger UI's assets come from the ops blueprint, not a CDN (/docs works offline).
+            "QUART_SCHEMA_SWAGGER_JS_URL": "/docs/static/swagger-ui-bundle.js",
+            "QUART_SCHEMA_SWAGGER_CSS_URL": "/docs/static/swagger-ui.css",
         }
-
-
-def is_placeholder_secret(value: str) -> bool:
-    """Unset, or the public placeholder: not a secret anybody chose."""
-    return not value or value == DEV_SECRET
-
-
-def with_instance_secrets(settings: Settings, secret_file: Path = INSTANCE_SECRET_FILE) -> Settings:
-    """The settings with every unset secret filled in (development and testing only).
-
-    Development keeps one random secret in the instance folder, made on first use (mode
-    0600), so tokens survive restarts and every local process agrees; each secret is
-    derived from it under its own name. Testing gets a fresh random one per process.
-    Production never gets here with an unset secret: validation refuses it.
-    """
-    missing = [name for name in SECRET_NAMES if is_placeholder_secret(getattr(settings, name))]
-    if not missing or settings.APP_ENV == "production":
-        return settings
-    if settings.APP_ENV == "development":
-        base = _instance_secret(secret_file).encode()
-    else:
-        base = secrets.token_bytes(32)
-    derived = {name: hmac.new(base, name.encode(), hashlib.sha256).hexdigest() for name in missing}
-    return settings.model_copy(update=derived)
-
-
-def _instance_secret(path: Path) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside, then linked into place: a process starting at the same moment
-        # sees either no file or the whole secret, and both then use the one that won.
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    value = path.read_text().strip()
-    if len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{path} must hold a random secret of at least {MIN_SECRET_LENGTH} chars")
-    return value
 
 
 def _split(value: str) -> list[str]:

@@ -13,9 +13,11 @@ from service.auth.tokens import Tokens
 from service.cache import Cache
 from service.common.openapi import ServiceOpenAPIProvider
 from service.database import Database
+from service.metrics import Metrics
 from service.rate_limit import Limiter
 from service.redis_client import RedisClient
 
+metrics = Metrics()
 db = Database()
 redis_client = RedisClient()
 cache = Cache()

@@ -14,12 +14,20 @@ HEALTH_CHECK_SECONDS = 30
 
 
 class RedisClient:
-    """Owns one connection pool per serving app; `client` is None without REDIS_URL."""
+    """Owns one connection pool per serving app; `client` is None without REDIS_URL.
+
+    Registered as `app.extensions["redis_client"]`; other extensions read `.client` when
+    they need it, since it is made in `before_serving`.
+    """
 
     def __init__(self) -> None:
         self.client: Redis | None = None
 
-    def init_app(self, app: Quart, settings: Settings) -> None:
+    def init_app(self, app: Quart) -> None:
+        settings: Settings = app.extensions["settings"]
+        app.extensions["redis_client"] = self
+
+        @app.before_serving
         async def connect() -> None:
             if settings.REDIS_URL:
                 self.client = Redis.from_url(
@@ -30,19 +38,8 @@ class RedisClient:
                     health_check_interval=HEALTH_CHECK_SECONDS,
                 )
 
+        @app.after_serving
         async def disconnect() -> None:
             if self.client is not None:
                 await self.client.aclose()
             self.client = None
-
-        app.before_serving(connect)
-        app.after_serving(disconnect)
-
-    @property
-    def enabled(self) -> bool:
-        return self.client is not None
-
-    async def ping(self) -> None:
-        if self.client is None:
-            raise RuntimeError("Redis is not configured")
-        await self.client.ping()

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.config import DEV_SECRET, Settings, parse_limits, with_instance_secrets
+from service.config import DEV_SECRET, Settings
+from service.instance import with_instance_secrets
+from service.rate_limit.markers import parse_limits
 
 SERVICE = Path(sys.executable).with_name("service")
 STRONG = "s" * 32

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from service.app import create_app
 from service.config import Settings
 from service.database import create_engine
-from service.observability import ConsoleFormatter, JsonFormatter
+from service.logs import ConsoleFormatter, JsonFormatter
 from tests.factories import PASSWORD, bearer, log_in, sign_up, user_with_token
 from tests.plugins.backends import Backend
 

@@ -13,7 +13,7 @@ from quart import Blueprint
 
 from service.app import create_app
 from service.config import Settings
-from service.observability import JsonFormatter, configure_logging
+from service.logs import JsonFormatter, configure_logging
 
 RESPONSE_TIME = re.compile(r"^\d+\.\d{4}s$")
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -13,6 +13,9 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from quart import Quart
+
+from service.config import Settings
 
 T = TypeVar("T")
 
@@ -41,6 +44,16 @@ def configure(*, time_cost: int, memory_cost: int, parallelism: int) -> None:
     global _hasher
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
     _dummy_hash.cache_clear()
+
+
+def init_app(app: Quart) -> None:
+    """Take the hashing cost from the app's settings."""
+    settings: Settings = app.extensions["settings"]
+    configure(
+        time_cost=settings.PASSWORD_HASH_TIME_COST,
+        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
+        parallelism=settings.PASSWORD_HASH_PARALLELISM,
+    )
 
 
 def hash_password_sync(password: str) -> str:

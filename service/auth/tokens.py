@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeGuard, cast
@@ -20,7 +20,6 @@ from quart import Quart
 from quart_jwt_extended import JWTManager, create_access_token, create_refresh_token
 from quart_jwt_extended.default_callbacks import default_decode_key_callback
 from quart_jwt_extended.exceptions import JWTDecodeError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service.auth.revocation import (
@@ -30,7 +29,8 @@ from service.auth.revocation import (
 )
 from service.config import Settings
 from service.database import utcnow
-from service.observability import current_metrics
+from service.metrics import current_metrics
+from service.redis_client import RedisClient
 from service.users.models import User
 
 logger = logging.getLogger(__name__)
@@ -156,18 +156,16 @@ class Tokens:
         self.access_ttl = 3600
         self.refresh_ttl = 30 * 24 * 3600
 
-    def init_app(
-        self,
-        app: Quart,
-        settings: Settings,
-        *,
-        jwt: JWTManager,
-        redis: Callable[[], Redis | None],
-    ) -> None:
+    def init_app(self, app: Quart) -> None:
+        settings: Settings = app.extensions["settings"]
+        redis_client: RedisClient = app.extensions["redis_client"]
+        jwt: JWTManager = app.extensions["quart-jwt-extended"]
         self.access_ttl = settings.JWT_ACCESS_TOKEN_EXPIRES
         self.refresh_ttl = settings.JWT_REFRESH_TOKEN_EXPIRES
         if settings.REDIS_URL:
-            self.store = RedisRevocationStore(redis, settings.REDIS_KEY_PREFIX)
+            self.store = RedisRevocationStore(
+                lambda: redis_client.client, settings.REDIS_KEY_PREFIX
+            )
         else:
             self.store = MemoryRevocationStore()
         app.config["JWT_USER_CLAIMS"] = CLAIMS_KEY

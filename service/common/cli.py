@@ -8,14 +8,7 @@ from typing import TypeVar
 
 from quart import Quart
 
-from service.config import Settings
-
 T = TypeVar("T")
-
-
-def settings_of(app: Quart) -> Settings:
-    settings: Settings = app.extensions["settings"]
-    return settings
 
 
 def run_with_app(app: Quart, work: Callable[[], Awaitable[T]]) -> T:

@@ -35,7 +35,8 @@ class Database:
         self.timeout = 5.0
         self.deadlines = True
 
-    def init_app(self, app: Quart, settings: Settings) -> None:
+    def init_app(self, app: Quart) -> None:
+        settings: Settings = app.extensions["settings"]
         self.timeout = settings.DATABASE_TIMEOUT
         # SQLite's statements run in a thread that a cancellation cannot stop (it would go
         # on holding the file's lock); there SQLite's own busy_timeout is the bound.

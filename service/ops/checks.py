@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> CheckStatus:
+async def _probe(name: str, ping: Callable[[], Awaitable[object]]) -> CheckStatus:
     try:
         await asyncio.wait_for(ping(), CHECK_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - any failure means "not ready"
@@ -32,9 +32,9 @@ async def check_database() -> CheckStatus:
 
 
 async def check_redis() -> CheckStatus:
-    if not redis_client.enabled:
+    if redis_client.client is None:
         return "disabled"
-    return await _probe("redis", redis_client.ping)
+    return await _probe("redis", redis_client.client.ping)
 
 
 async def readiness() -> ReadinessChecks:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import swagger_ui
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from quart import Blueprint, Response, current_app
+from quart import Blueprint, Response
 from quart_schema import hide, tag_blueprint, validate_response
 
 from service.common.files import send_named_file
+from service.metrics import current_metrics
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse
 from service.rate_limit import rate_exempt
@@ -47,8 +48,7 @@ async def ready() -> tuple[ReadinessResponse, int]:
 @hide
 async def metrics() -> Response:
     """Prometheus text exposition of the app's registry."""
-    registry = current_app.extensions["metrics"].registry
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(current_metrics().registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @blueprint.get("/docs/static/<path:filename>")

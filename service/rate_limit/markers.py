@@ -9,12 +9,14 @@ limiter resolves it per app.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from quart_rate_limiter import RateLimit
 
-from service.config import parse_limits
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 
 
 @dataclass
@@ -37,3 +39,18 @@ def from_setting(setting: str) -> list[RateLimit]:
 def limits_from_setting(value: str) -> list[RateLimit]:
     """`"5/minute;100/hour"` as the library's limits."""
     return [RateLimit(count, period) for count, period in parse_limits(value)]
+
+
+def parse_limits(value: str) -> list[tuple[int, timedelta]]:
+    """Parse `100/hour;10/minute` into (count, period) pairs."""
+    limits = []
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        match = _LIMIT_RE.match(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
+        limits.append((int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
+    if not limits:
+        raise ValueError("at least one limit is required")
+    return limits

@@ -1,0 +1,167 @@
+"""Log lines: the request id on every record, secrets masked, one event per line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+# The request being served, for records logged outside a request context's `g`.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get() or "-"
+        return True
+
+
+# -- safe log text ------------------------------------------------------------------------
+# Nothing secret is logged on purpose (SQL parameters are hidden by the engine, bodies and
+# headers are never logged); these patterns are the second line of defence for what a
+# library or an exception message might still carry.
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # JWTs (their header always starts `{"` -> `eyJ`), bearer credentials of any shape
+    (re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"), "[redacted token]"),
+    (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1[redacted]"),
+    # argon2 password hashes (PHC string format)
+    (re.compile(r"\$argon2[a-z]*\$[A-Za-z0-9$=,+/.-]*"), "[redacted hash]"),
+    # a `password` key with its value: JSON, repr, form or keyword style
+    (
+        re.compile(r"(?i)(password\w*['\"]?\s*[:=]\s*)('[^']*'|\"[^\"]*\"|[^\s,;&)}\]]+)"),
+        r"\1[redacted]",
+    ),
+    # PostgreSQL's DETAIL echoes row values and keys (hashes, emails): keep only the columns
+    (re.compile(r"(Failing row contains )\(.*\)"), r"\1(...)"),
+    (re.compile(r"(Key \([^)]*\)=)\(.*?\)(?= already exists| is not present|$)"), r"\1(...)"),
+)
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: every character
+# a terminal or a log collector might take as the end of a line.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def redact(text: str) -> str:
+    """`text` with tokens, password hashes, password values and row data masked."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def safe_text(value: object) -> str:
+    """A logged value on one line: redacted, and every control character escaped."""
+    return _CONTROL_RE.sub(_escape_control, redact(str(value)))
+
+
+def format_exception_safely(error: BaseException) -> str:
+    """A traceback whose exception messages are redacted and cannot break the line.
+
+    The frames (file, line, source) come from the code and keep their line breaks; each
+    exception's own text - where user input, SQL or row data can hide - is made safe.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+
+    def walk(current: BaseException) -> None:
+        seen.add(id(current))
+        cause, context = current.__cause__, current.__context__
+        if cause is not None and id(cause) not in seen:
+            walk(cause)
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+            )
+        elif context is not None and not current.__suppress_context__ and id(context) not in seen:
+            walk(context)
+            parts.append(
+                "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        if current.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(current.__traceback__))
+        summary = "".join(traceback.format_exception_only(type(current), current))
+        parts.append(safe_text(summary.rstrip("\n")) + "\n")
+        if isinstance(current, BaseExceptionGroup):
+            for number, member in enumerate(current.exceptions, 1):
+                parts.append(f"\n[{number} of {len(current.exceptions)} in the group]\n")
+                walk(member)
+
+    walk(error)
+    return "".join(parts).rstrip("\n")
+
+
+def _exception_of(record: logging.LogRecord) -> BaseException | None:
+    return record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Human-readable lines for development; every logged value kept on its line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Format a copy: other handlers (pytest's, a collector's) see the record untouched,
+        # and a traceback another formatter cached in `exc_text` is never reused unsafely.
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = safe_text(record.getMessage()), None
+        safe.request_id = safe_text(getattr(record, "request_id", "-"))
+        safe.exc_info = safe.exc_text = None
+        line = super().format(safe)
+        error = _exception_of(record)
+        return line if error is None else f"{line}\n{format_exception_safely(error)}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors in production."""
+
+    _FIELDS = ("request_id", "method", "path", "status", "duration")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": safe_text(record.getMessage()),
+        }
+        for field in self._FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = safe_text(value) if isinstance(value, str) else value
+        error = _exception_of(record)
+        if error is not None:
+            entry["exception"] = format_exception_safely(error)
+        return json.dumps(entry)
+
+
+class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler `configure_logging` owns (and replaces when called again)."""
+
+    _service_handler = True
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Route every logger to stderr in the chosen format, with the request id attached."""
+    handler = _ServiceHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    root = logging.getLogger()
+    for existing in [h for h in root.handlers if isinstance(h, _ServiceHandler)]:
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Alembic narrates every step at INFO; the CLI prints its own one-line outcome.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # aiosqlite logs every call it runs, SQL parameters (password hashes) included, at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
