@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     # Request hooks first, so the request id and timer exist before a limiter refusal.
     init_request_hooks(app, metrics)
     init_request_guards(app)
-    db.init_app(app, settings)
+    db.init_app(app)
     idempotency.init_app(app)
     redis_client.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
