@@ -19,6 +19,7 @@ from quart import g, request
 from werkzeug.http import parse_etags, quote_etag
 
 from service.common.openapi import document_operation
+from service.common.requests import header_parameter
 from service.errors import PreconditionFailed
 
 P = ParamSpec("P")
@@ -56,7 +57,7 @@ def tagged_read(view: View[P]) -> View[P]:
     document_operation(
         wrapper,
         parameters=[
-            _header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`"),
+            header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`"),
         ],
         responses={
             304: {
@@ -89,7 +90,7 @@ def tagged_write(view: View[P]) -> View[P]:
     document_operation(
         wrapper,
         parameters=[
-            _header_parameter(
+            header_parameter(
                 "If-Match", "Change only if the item's current tag is one of these (or `*`)"
             ),
         ],
@@ -109,13 +110,3 @@ def require_if_match(current: BaseModel) -> None:
         return
     if not _header_tags("If-Match").contains(etag_of(current)):
         raise PreconditionFailed()
-
-
-def _header_parameter(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string"},
-    }

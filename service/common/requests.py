@@ -113,6 +113,17 @@ def _check_text(text: str, name: str, fields: dict[str, list[str]]) -> None:
             fields.setdefault(name, []).append(message)
 
 
+def header_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An optional request header, as OpenAPI documents it."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
 def optional_json_body(view: T) -> T:
     """Mark a route whose JSON body may be left out entirely."""
     setattr(view, OPTIONAL_BODY_ATTRIBUTE, True)

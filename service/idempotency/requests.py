@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from quart import Quart, current_app, g, request
 
 from service.common.openapi import document_operation
+from service.common.requests import header_parameter
 from service.config import Settings
 from service.errors import InvalidInput
 from service.extensions import db, limiter
@@ -55,25 +56,17 @@ Created = tuple[BaseModel, int, dict[str, str]]
 def accepts_idempotency_key(view: T) -> T:
     """Mark (and document) a POST whose view runs its write through `idempotent`."""
     setattr(view, IDEMPOTENT_ATTRIBUTE, True)
+    key_rules = (
+        "1-255 visible ASCII characters, scoped to the caller. A retry with the same key and "
+        "body within 24 hours gets the first answer again, on any instance, without a second "
+        "write."
+    )
     document_operation(
         view,
         parameters=[
-            {
-                "name": HEADER,
-                "in": "header",
-                "required": False,
-                "description": (
-                    "1-255 visible ASCII characters, scoped to the caller. A retry with the "
-                    "same key and body within 24 hours gets the first answer again, on "
-                    "any instance, without a second write."
-                ),
-                "schema": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 255,
-                    "pattern": "^[!-~]{1,255}$",
-                },
-            }
+            header_parameter(
+                HEADER, key_rules, minLength=1, maxLength=255, pattern="^[!-~]{1,255}$"
+            )
         ],
         errors={
             400: (
@@ -105,7 +98,9 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     view = current_app.view_functions.get(request.endpoint or "")
     if not getattr(view, IDEMPOTENT_ATTRIBUTE, False):
         raise RuntimeError(f"{request.endpoint} uses Idempotency-Key undocumented")
-    key = _valid_key(values)
+    if len(values) != 1 or not _VALID_KEY.fullmatch(values[0]):
+        message = "must be one header of 1-255 visible ASCII characters"
+        raise InvalidInput.for_fields({HEADER: [message]})
     settings: Settings = current_app.extensions["settings"]
     session = db.session()
     if session.new or session.dirty or session.deleted:
@@ -113,7 +108,7 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     outcome = await services.claim_key(
         session,
         scope=caller_scope(),
-        key=key,
+        key=values[0],
         fingerprint=await _fingerprint(settings.SECRET_KEY),
         lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
     )
@@ -156,6 +151,7 @@ def caller_scope() -> str:
 def init_app(app: Quart) -> None:
     """Release the claims of requests that end without a committed answer."""
 
+    @app.teardown_request
     async def release_unanswered_claim(_exc: BaseException | None) -> None:
         claim: Claim | None = g.pop("idempotency_claim", None)
         if claim is None:
@@ -166,21 +162,10 @@ def init_app(app: Quart) -> None:
         except Exception:  # a lost connection: nothing of it is held any more
             logger.debug("rollback before releasing a claim failed", exc_info=True)
         try:
-            async with db.session_for_task() as session:
+            async with db.session_for_task() as session, session.begin():
                 await services.release_claim(session, claim)
-                await session.commit()
         except Exception:  # the lease expires; a retry then takes the key over
             logger.warning("could not release an Idempotency-Key claim", exc_info=True)
-
-    app.teardown_request(release_unanswered_claim)
-
-
-def _valid_key(values: list[str]) -> str:
-    if len(values) == 1 and _VALID_KEY.fullmatch(values[0]):
-        return values[0]
-    raise InvalidInput.for_fields(
-        {HEADER: ["must be one header of 1-255 visible ASCII characters"]}
-    )
 
 
 async def _fingerprint(secret: str) -> str:
