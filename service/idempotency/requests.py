@@ -39,7 +39,9 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.extensions import db, limiter
 from service.idempotency import services
-from service.idempotency.services import Claim, StoredResponse
+from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
+from service.idempotency.models import IdempotencyKey
+from service.idempotency.services import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
 _MAX_SCOPE = 255
+KEY_ERRORS = (RequestInProgress, IdempotencyKeyReused)
 
 T = TypeVar("T")
 Created = tuple[BaseModel, int, dict[str, str]]
@@ -69,12 +72,8 @@ def accepts_idempotency_key(view: T) -> T:
             )
         ],
         errors={
-            400: (
-                "Malformed JSON, a body that fails validation, or an Idempotency-Key that is "
-                "not 1-255 visible ASCII characters"
-            ),
-            409: "REQUEST_IN_PROGRESS: the first request with this Idempotency-Key still runs",
-            422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key came with another body",
+            400: "Malformed JSON, a body that fails validation, or an invalid Idempotency-Key",
+            **{error.status_code: f"{error.error}: {error.message}" for error in KEY_ERRORS},
         },
         response_headers={
             201: {
@@ -116,11 +115,13 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         # Set before the commit: if the commit's answer is lost, teardown still releases it.
         g.idempotency_claim = outcome
     await session.commit()  # the claim stands alone (see the module's docstring)
-    if isinstance(outcome, StoredResponse):
+    if isinstance(outcome, IdempotencyKey):  # answered: send the answer again
+        assert outcome.status_code is not None
+        assert outcome.response_body is not None
         headers = {REPLAYED_HEADER: "true"}
         if outcome.location is not None:
             headers["Location"] = outcome.location
-        return json.loads(outcome.body), outcome.status_code, headers
+        return json.loads(outcome.response_body), outcome.status_code, headers
 
     async def answered() -> None:
         g.pop("idempotency_claim", None)

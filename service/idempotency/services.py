@@ -29,19 +29,11 @@ class Claim:
     token: str
 
 
-@dataclass(frozen=True)
-class StoredResponse:
-    """The first request's answer, to be sent again."""
-
-    status_code: int
-    body: str
-    location: str | None
-
-
 async def claim_key(
     session: AsyncSession, *, scope: str, key: str, fingerprint: str, lease: timedelta
-) -> Claim | StoredResponse:
-    """Claim `key` for this request, or the stored answer of an earlier identical one.
+) -> Claim | IdempotencyKey:
+    """Claim `key` for this request, or find the answer of an earlier identical one (the
+    stored key, its `status_code` set).
 
     Raises IdempotencyKeyReused (another body) or RequestInProgress (the first request
     still holds the key). An expired key, or a claim whose lease ran out (its request
@@ -61,7 +53,6 @@ async def claim_key(
                 fingerprint=fingerprint,
                 claim_token=claim.token,
                 locked_until=now + lease,
-                created_at=now,
                 expires_at=now + KEY_LIFETIME,
             )
             .on_conflict_do_nothing()
@@ -79,7 +70,7 @@ async def claim_key(
             if row.fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
             if row.status_code is not None:
-                return StoredResponse(row.status_code, row.response_body or "", row.location)
+                return row
             if row.locked_until > now:
                 raise RequestInProgress()
         # Expired, or a dead request's claim: drop it unless someone else just took it
