@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import TypeVar
 
 from quart import Quart, g
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from service.errors import DatabaseTimeout
 
 # The package's name, as before the split: log filters (and tests) use it.
 logger = logging.getLogger("service.database")
+T = TypeVar("T")
 
 
 class Database:
@@ -76,9 +78,9 @@ class Database:
             raise RuntimeError("the database is not connected (app not serving)")
         return self.sessionmaker()
 
-    @asynccontextmanager
-    async def request_deadline(self) -> AsyncIterator[None]:
-        """Bound the request's database work by `DATABASE_TIMEOUT` from its first use.
+    async def run_request(self, view: Callable[[], Awaitable[T]]) -> T:
+        """Run the view, then `commit_request`, bounded by `DATABASE_TIMEOUT` from the
+        session's first use.
 
         Past the deadline the request's connection is invalidated (closed without a word
         to the server) and the request raises `DatabaseTimeout`, a 503 with Retry-After.
@@ -88,9 +90,20 @@ class Database:
             deadline.start()  # opened before the view (by a hook)
         try:
             async with deadline:
-                yield
+                result = await view()
+                await self.commit_request()
         finally:
             g.pop("db_deadline", None)
+        return result
+
+    async def commit_request(self) -> None:
+        """Commit the request's session, if it was opened, around the before/after work."""
+        for callback in g.pop("before_commit", []):
+            await callback()
+        if "db_session" in g:
+            await g.db_session.commit()
+        for callback in g.pop("after_commit", []):
+            await callback()
 
     async def _bounded(self, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
         """Clean up the request's session, bounded like the request."""
@@ -121,15 +134,6 @@ class Database:
         """
         g.setdefault("after_commit", []).append(callback)
 
-    async def commit_request(self) -> None:
-        """Commit the request's session, if it was opened, around the before/after work."""
-        for callback in g.pop("before_commit", []):
-            await callback()
-        if "db_session" in g:
-            await g.db_session.commit()
-        for callback in g.pop("after_commit", []):
-            await callback()
-
     async def rollback_request(self) -> None:
         await self._bounded(AsyncSession.rollback)
 
@@ -137,9 +141,7 @@ class Database:
         """Run `SELECT 1`; raises when the database cannot be reached or stays silent."""
         if self.engine is None:
             raise RuntimeError("the database is not connected")
+        # Cancelled in the statement, SQLAlchemy invalidates the connection (never back to
+        # the pool half-answered).
         async with asyncio.timeout(self.timeout), self.engine.connect() as connection:
-            try:
-                await connection.execute(text("SELECT 1"))
-            except asyncio.CancelledError:
-                await connection.invalidate()  # never back to the pool half-answered
-                raise
+            await connection.execute(text("SELECT 1"))
