@@ -49,7 +49,6 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
-_MAX_SCOPE = 255
 KEY_ERRORS = (RequestInProgress, IdempotencyKeyReused)
 
 T = TypeVar("T")
@@ -144,7 +143,7 @@ def caller_scope() -> str:
     if user is not None:
         return f"user:{user.id}"
     scope = f"client:{limiter.client_key()}"
-    if len(scope) > _MAX_SCOPE:  # a forwarded "address" can be any text
+    if len(scope) > 255:  # the column's length; a forwarded "address" can be any text
         scope = "client#" + hashlib.sha256(scope.encode()).hexdigest()
     return scope
 
