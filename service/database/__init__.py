@@ -17,7 +17,7 @@ from sqlalchemy.types import TypeDecorator
 from service.database.engine import create_engine, unicode_lower
 from service.database.session import Database
 
-__all__ = ["Database", "create_engine", "unicode_lower"]
+__all__ = ["Database", "create_engine", "unicode_lower"]  # the names re-exported from submodules
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
