@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 from quart import Quart, Response, current_app
@@ -56,10 +57,7 @@ class ServiceApp(Quart):
     """
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
-        async with db.request_deadline():
-            result = await super().dispatch_request(request_context)
-            await db.commit_request()
-        return result
+        return await db.run_request(partial(super().dispatch_request, request_context))
 
     async def send_static_file(self, filename: str) -> Response:
         if self.static_folder is None:

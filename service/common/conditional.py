@@ -19,6 +19,7 @@ from quart import g, request
 from werkzeug.http import parse_etags, quote_etag
 
 from service.common.openapi import document_operation
+from service.common.requests import header_parameter
 from service.errors import PreconditionFailed
 
 P = ParamSpec("P")
@@ -49,15 +50,13 @@ def tagged_read(view: View[P]) -> View[P]:
         tag = etag_of(result)
         headers = {"ETag": quote_etag(tag)}
         # If-None-Match compares weakly; `*` matches any current item.
-        if "If-None-Match" in request.headers and _header_tags("If-None-Match").contains_weak(tag):
+        if _header_tags("If-None-Match").contains_weak(tag):
             return "", 304, headers
         return result, 200, headers
 
     document_operation(
         wrapper,
-        parameters=[
-            _header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`"),
-        ],
+        parameters=[header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`")],
         responses={
             304: {
                 "description": "Not Modified: If-None-Match names the current tag (no body)",
@@ -89,7 +88,7 @@ def tagged_write(view: View[P]) -> View[P]:
     document_operation(
         wrapper,
         parameters=[
-            _header_parameter(
+            header_parameter(
                 "If-Match", "Change only if the item's current tag is one of these (or `*`)"
             ),
         ],
@@ -109,13 +108,3 @@ def require_if_match(current: BaseModel) -> None:
         return
     if not _header_tags("If-Match").contains(etag_of(current)):
         raise PreconditionFailed()
-
-
-def _header_parameter(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string"},
-    }

@@ -53,13 +53,11 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise BadRequest("The request body is empty; send a JSON document")
     try:
-        text = body.decode("utf-8")
+        document = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as error:
         raise BadRequest(
             f"The request body is not valid UTF-8 (byte {error.start}); JSON must be UTF-8"
         ) from None
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise BadRequest(
             f"The request body is not valid JSON: {error.msg} "
@@ -107,10 +105,21 @@ def unstorable_text(document: Any) -> dict[str, list[str]]:
 
 
 def _check_text(text: str, name: str, fields: dict[str, list[str]]) -> None:
-    for match in _UNSTORABLE.finditer(text):
-        message = NUL_MESSAGE if match.group() == "\x00" else SURROGATE_MESSAGE
-        if message not in fields.get(name, []):
-            fields.setdefault(name, []).append(message)
+    for character in _UNSTORABLE.findall(text):
+        message = NUL_MESSAGE if character == "\x00" else SURROGATE_MESSAGE
+        if message not in fields.setdefault(name, []):
+            fields[name].append(message)
+
+
+def header_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An optional request header, as OpenAPI documents it."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
 
 
 def optional_json_body(view: T) -> T:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -30,19 +31,19 @@ def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncE
 
     `command_timeout=False` lets single statements run as long as they need (migrations).
     """
-    url = settings.database_url
+    url = make_url(settings.database_url)
     # Parameters (password hashes, emails, tokens' ids) never reach an exception text or
     # the echo log: errors and DATABASE_ECHO show the statement with placeholders only.
     options: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "hide_parameters": True}
-    if url.startswith("sqlite"):
-        _ensure_sqlite_directory(url)
-        engine = create_async_engine(url, **options)
-        busy_ms = round(settings.DATABASE_TIMEOUT * 1000)
-
-        def pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-            _sqlite_pragmas(dbapi_connection, busy_ms)
-
-        event.listen(engine.sync_engine, "connect", pragmas)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # A locked file is SQLite's silent database: sqlite3's busy timeout gives up after
+        # DATABASE_TIMEOUT (a 503).
+        engine = create_async_engine(
+            url, connect_args={"timeout": settings.DATABASE_TIMEOUT}, **options
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     connect_args: dict[str, Any] = {
         "timeout": settings.DATABASE_TIMEOUT,  # TCP connect and start-up together
@@ -61,19 +62,11 @@ def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncE
     )
 
 
-def _ensure_sqlite_directory(url: str) -> None:
-    path = url.split(":///", 1)[-1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    # A locked file is SQLite's silent database: it gives up after DATABASE_TIMEOUT (a 503).
-    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
     # SQLite's own lower() folds ASCII only; an application function of the same name
     # replaces it on this connection, so func.lower() means the same on both backends.

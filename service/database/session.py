@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import TypeVar
 
 from quart import Quart, g
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.config import Settings
-from service.database.deadline import RequestDeadline
+from service.database.deadline import Deadline
 from service.database.engine import create_engine
 from service.errors import DatabaseTimeout
 
 # The package's name, as before the split: log filters (and tests) use it.
 logger = logging.getLogger("service.database")
+T = TypeVar("T")
 
 
 class Database:
@@ -33,44 +35,41 @@ class Database:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.timeout = 5.0
-        self.deadlines = True
+        self.deadline_seconds: float | None = None
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
         self.timeout = settings.DATABASE_TIMEOUT
         # SQLite's statements run in a thread that a cancellation cannot stop (it would go
-        # on holding the file's lock); there SQLite's own busy_timeout is the bound.
-        self.deadlines = not settings.database_url.startswith("sqlite")
+        # on holding the file's lock); there SQLite's own busy timeout is the bound.
+        sqlite = settings.database_url.startswith("sqlite")
+        self.deadline_seconds = None if sqlite else self.timeout
 
+        @app.before_serving
         async def connect() -> None:
             self.engine = create_engine(settings)
             self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
+        @app.after_serving
         async def disconnect() -> None:
             if self.engine is not None:
                 await self.engine.dispose()
             self.engine = self.sessionmaker = None
 
+        @app.teardown_request
         async def close_request_session(_exc: BaseException | None) -> None:
-            session: AsyncSession | None = g.pop("db_session", None)
-            if session is not None:
-                # Closing rolls back whatever was not committed; bounded like the request.
-                await self._bounded(session, session.close)
+            await self._bounded(AsyncSession.close)  # rolls back what was not committed
+            g.pop("db_session", None)
 
-        app.before_serving(connect)
-        app.after_serving(disconnect)
-        app.teardown_request(close_request_session)
         app.extensions["database"] = self
 
     def session(self) -> AsyncSession:
         """The current request's session, opened on first use (which starts its deadline)."""
-        session: AsyncSession | None = g.get("db_session")
-        if session is None:
-            session = self.session_for_task()
-            g.db_session = session
-            deadline: RequestDeadline | None = g.get("db_deadline")
-            if deadline is not None:
-                deadline.start(self.timeout)
+        if "db_session" not in g:
+            g.db_session = self.session_for_task()
+        if "db_deadline" in g:
+            g.db_deadline.start()
+        session: AsyncSession = g.db_session
         return session
 
     def session_for_task(self) -> AsyncSession:
@@ -79,68 +78,46 @@ class Database:
             raise RuntimeError("the database is not connected (app not serving)")
         return self.sessionmaker()
 
-    @asynccontextmanager
-    async def request_deadline(self) -> AsyncIterator[None]:
-        """Bound the request's database work by `DATABASE_TIMEOUT` from its first use.
+    async def run_request(self, view: Callable[[], Awaitable[T]]) -> T:
+        """Run the view, then `commit_request`, bounded by `DATABASE_TIMEOUT` from the
+        session's first use.
 
         Past the deadline the request's connection is invalidated (closed without a word
         to the server) and the request raises `DatabaseTimeout`, a 503 with Retry-After.
         """
-        if not self.deadlines:
-            yield
-            return
-        deadline = RequestDeadline()
-        g.db_deadline = deadline
-        if g.get("db_session") is not None:
-            deadline.start(self.timeout)  # opened before the view (by a hook)
+        g.db_deadline = deadline = Deadline(self.deadline_seconds, self._discard)
+        if "db_session" in g:
+            deadline.start()  # opened before the view (by a hook)
         try:
-            yield
-        except (Exception, asyncio.CancelledError) as error:
-            # Past the deadline, whatever surfaced (the cancellation, or an error SQLAlchemy
-            # made of it) means the database stayed silent.
-            if not deadline.stop():
-                raise
-            logger.warning(
-                "database silent for %gs; request answered 503 and its connection discarded",
-                self.timeout,
-            )
-            await self._discard_request_session()
-            raise DatabaseTimeout() from error
-        else:
-            if deadline.stop():
-                await deadline.absorb_late_cancellation()
+            async with deadline:
+                result = await view()
+                await self.commit_request()
         finally:
-            deadline.stop()
             g.pop("db_deadline", None)
+        return result
 
-    async def _discard_request_session(self) -> None:
-        session: AsyncSession | None = g.get("db_session")
-        if session is not None:
-            g.db_session_discarded = True
-            await session.invalidate()
+    async def commit_request(self) -> None:
+        """Commit the request's session, if it was opened, around the before/after work."""
+        for callback in g.pop("before_commit", []):
+            await callback()
+        if "db_session" in g:
+            await g.db_session.commit()
+        for callback in g.pop("after_commit", []):
+            await callback()
 
-    async def _bounded(self, session: AsyncSession, work: Callable[[], Awaitable[None]]) -> None:
-        """Run clean-up on the session; discard the connection if the database is silent."""
-        if g.get("db_session_discarded"):
-            return  # the connection is gone already; there is nothing left to clean
-        if not self.deadlines:
-            await work()
-            return
-        deadline = RequestDeadline()
-        deadline.start(self.timeout)
-        try:
-            await work()
-        except (Exception, asyncio.CancelledError):
-            if not deadline.stop():
-                raise
-            logger.warning("database silent during clean-up; connection discarded")
-            g.db_session_discarded = True
-            await session.invalidate()
-        else:
-            if deadline.stop():
-                await deadline.absorb_late_cancellation()
-        finally:
-            deadline.stop()
+    async def _bounded(self, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Clean up the request's session, bounded like the request."""
+        if "db_session" not in g or g.get("db_session_discarded"):
+            return  # nothing opened, or the connection is gone already
+        with suppress(DatabaseTimeout):
+            async with Deadline(self.deadline_seconds, self._discard) as deadline:
+                deadline.start()
+                await work(g.db_session)
+
+    async def _discard(self) -> None:
+        logger.warning("database silent for %gs; its connection discarded", self.timeout)
+        g.db_session_discarded = True
+        await g.db_session.invalidate()
 
     def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` just before this request's transaction commits.
@@ -157,28 +134,14 @@ class Database:
         """
         g.setdefault("after_commit", []).append(callback)
 
-    async def commit_request(self) -> None:
-        """Commit the request's session, if it was opened, around the before/after work."""
-        for callback in g.pop("before_commit", []):
-            await callback()
-        session: AsyncSession | None = g.get("db_session")
-        if session is not None:
-            await session.commit()
-        for callback in g.pop("after_commit", []):
-            await callback()
-
     async def rollback_request(self) -> None:
-        session: AsyncSession | None = g.get("db_session")
-        if session is not None:
-            await self._bounded(session, session.rollback)
+        await self._bounded(AsyncSession.rollback)
 
     async def ping(self) -> None:
         """Run `SELECT 1`; raises when the database cannot be reached or stays silent."""
         if self.engine is None:
             raise RuntimeError("the database is not connected")
+        # Cancelled in the statement, SQLAlchemy invalidates the connection (never back to
+        # the pool half-answered).
         async with asyncio.timeout(self.timeout), self.engine.connect() as connection:
-            try:
-                await connection.execute(text("SELECT 1"))
-            except asyncio.CancelledError:
-                await connection.invalidate()  # never back to the pool half-answered
-                raise
+            await connection.execute(text("SELECT 1"))

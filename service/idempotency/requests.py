@@ -34,11 +34,14 @@ from pydantic import BaseModel
 from quart import Quart, current_app, g, request
 
 from service.common.openapi import document_operation
+from service.common.requests import header_parameter
 from service.config import Settings
 from service.errors import InvalidInput
 from service.extensions import db, limiter
 from service.idempotency import services
-from service.idempotency.services import Claim, StoredResponse
+from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
+from service.idempotency.models import IdempotencyKey
+from service.idempotency.services import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
-_MAX_SCOPE = 255
+KEY_ERRORS = (RequestInProgress, IdempotencyKeyReused)
 
 T = TypeVar("T")
 Created = tuple[BaseModel, int, dict[str, str]]
@@ -55,33 +58,21 @@ Created = tuple[BaseModel, int, dict[str, str]]
 def accepts_idempotency_key(view: T) -> T:
     """Mark (and document) a POST whose view runs its write through `idempotent`."""
     setattr(view, IDEMPOTENT_ATTRIBUTE, True)
+    key_rules = (
+        "1-255 visible ASCII characters, scoped to the caller. A retry with the same key and "
+        "body within 24 hours gets the first answer again, on any instance, without a second "
+        "write."
+    )
     document_operation(
         view,
         parameters=[
-            {
-                "name": HEADER,
-                "in": "header",
-                "required": False,
-                "description": (
-                    "1-255 visible ASCII characters, scoped to the caller. A retry with the "
-                    "same key and body within 24 hours gets the first answer again, on "
-                    "any instance, without a second write."
-                ),
-                "schema": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 255,
-                    "pattern": "^[!-~]{1,255}$",
-                },
-            }
+            header_parameter(
+                HEADER, key_rules, minLength=1, maxLength=255, pattern="^[!-~]{1,255}$"
+            )
         ],
         errors={
-            400: (
-                "Malformed JSON, a body that fails validation, or an Idempotency-Key that is "
-                "not 1-255 visible ASCII characters"
-            ),
-            409: "REQUEST_IN_PROGRESS: the first request with this Idempotency-Key still runs",
-            422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key came with another body",
+            400: "Malformed JSON, a body that fails validation, or an invalid Idempotency-Key",
+            **{error.status_code: f"{error.error}: {error.message}" for error in KEY_ERRORS},
         },
         response_headers={
             201: {
@@ -105,7 +96,9 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     view = current_app.view_functions.get(request.endpoint or "")
     if not getattr(view, IDEMPOTENT_ATTRIBUTE, False):
         raise RuntimeError(f"{request.endpoint} uses Idempotency-Key undocumented")
-    key = _valid_key(values)
+    if len(values) != 1 or not _VALID_KEY.fullmatch(values[0]):
+        message = "must be one header of 1-255 visible ASCII characters"
+        raise InvalidInput.for_fields({HEADER: [message]})
     settings: Settings = current_app.extensions["settings"]
     session = db.session()
     if session.new or session.dirty or session.deleted:
@@ -113,7 +106,7 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     outcome = await services.claim_key(
         session,
         scope=caller_scope(),
-        key=key,
+        key=values[0],
         fingerprint=await _fingerprint(settings.SECRET_KEY),
         lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
     )
@@ -121,11 +114,13 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         # Set before the commit: if the commit's answer is lost, teardown still releases it.
         g.idempotency_claim = outcome
     await session.commit()  # the claim stands alone (see the module's docstring)
-    if isinstance(outcome, StoredResponse):
+    if isinstance(outcome, IdempotencyKey):  # answered: send the answer again
+        assert outcome.status_code is not None
+        assert outcome.response_body is not None
         headers = {REPLAYED_HEADER: "true"}
         if outcome.location is not None:
             headers["Location"] = outcome.location
-        return json.loads(outcome.body), outcome.status_code, headers
+        return json.loads(outcome.response_body), outcome.status_code, headers
 
     async def answered() -> None:
         g.pop("idempotency_claim", None)
@@ -148,7 +143,7 @@ def caller_scope() -> str:
     if user is not None:
         return f"user:{user.id}"
     scope = f"client:{limiter.client_key()}"
-    if len(scope) > _MAX_SCOPE:  # a forwarded "address" can be any text
+    if len(scope) > 255:  # the column's length; a forwarded "address" can be any text
         scope = "client#" + hashlib.sha256(scope.encode()).hexdigest()
     return scope
 
@@ -156,6 +151,7 @@ def caller_scope() -> str:
 def init_app(app: Quart) -> None:
     """Release the claims of requests that end without a committed answer."""
 
+    @app.teardown_request
     async def release_unanswered_claim(_exc: BaseException | None) -> None:
         claim: Claim | None = g.pop("idempotency_claim", None)
         if claim is None:
@@ -166,21 +162,10 @@ def init_app(app: Quart) -> None:
         except Exception:  # a lost connection: nothing of it is held any more
             logger.debug("rollback before releasing a claim failed", exc_info=True)
         try:
-            async with db.session_for_task() as session:
+            async with db.session_for_task() as session, session.begin():
                 await services.release_claim(session, claim)
-                await session.commit()
         except Exception:  # the lease expires; a retry then takes the key over
             logger.warning("could not release an Idempotency-Key claim", exc_info=True)
-
-    app.teardown_request(release_unanswered_claim)
-
-
-def _valid_key(values: list[str]) -> str:
-    if len(values) == 1 and _VALID_KEY.fullmatch(values[0]):
-        return values[0]
-    raise InvalidInput.for_fields(
-        {HEADER: ["must be one header of 1-255 visible ASCII characters"]}
-    )
 
 
 async def _fingerprint(secret: str) -> str:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,83 +29,63 @@ class Claim:
     token: str
 
 
-@dataclass(frozen=True)
-class StoredResponse:
-    """The first request's answer, to be sent again."""
-
-    status_code: int
-    body: str
-    location: str | None
-
-
 async def claim_key(
     session: AsyncSession, *, scope: str, key: str, fingerprint: str, lease: timedelta
-) -> Claim | StoredResponse:
-    """Claim `key` for this request, or the stored answer of an earlier identical one.
+) -> Claim | IdempotencyKey:
+    """Claim `key` for this request, or find the answer of an earlier identical one (the
+    stored key, its `status_code` set).
 
     Raises IdempotencyKeyReused (another body) or RequestInProgress (the first request
     still holds the key). An expired key, or a claim whose lease ran out (its request
-    died), is taken over.
+    died), is dropped and claimed afresh.
     """
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for _ in range(_CLAIM_ATTEMPTS):
         now = utcnow()
-        token = uuid.uuid4().hex
-        claim = Claim(scope, key, token)
-        fresh = {
-            "fingerprint": fingerprint,
-            "claim_token": token,
-            "locked_until": now + lease,
-            "status_code": None,
-            "response_body": None,
-            "location": None,
-            "created_at": now,
-            "expires_at": now + KEY_LIFETIME,
-        }
-        insert = (
-            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
+        claim = Claim(scope, key, uuid.uuid4().hex)
         # On PostgreSQL a concurrent claim of the same key waits here for the other's
         # commit, then finds its row.
-        inserted = await session.execute(
+        inserted = await session.scalar(
             insert(IdempotencyKey)
-            .values(scope=scope, key=key, **fresh)
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
+            .values(
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                claim_token=claim.token,
+                locked_until=now + lease,
+                expires_at=now + KEY_LIFETIME,
+            )
+            .on_conflict_do_nothing()
             .returning(IdempotencyKey.key)
         )
-        if inserted.first() is not None:
-            await _purge_scope(session, scope, now)
+        if inserted is not None:
+            # Opportunistic: the caller's own expired keys go now (the primary key's index
+            # serves the scope); `service purge-idempotency-keys` does the rest.
+            await purge_expired(session, scope=scope, now=now)
             return claim
-        row = await _find(session, scope, key)
+        row = await session.get(IdempotencyKey, (scope, key), populate_existing=True)
         if row is None:
             continue  # released or purged in between: claim again
         if row.expires_at > now:
             if row.fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
             if row.status_code is not None:
-                return StoredResponse(row.status_code, row.response_body or "", row.location)
+                return row
             if row.locked_until > now:
                 raise RequestInProgress()
-        # Expired, or a dead request's claim: take it over unless someone else just did.
-        takeover = await session.execute(
-            update(IdempotencyKey)
-            .where(
+        # Expired, or a dead request's claim: drop it unless someone else just took it
+        # over (or its request answered after all), then claim again.
+        await session.execute(
+            delete(IdempotencyKey).where(
                 IdempotencyKey.scope == scope,
                 IdempotencyKey.key == key,
                 IdempotencyKey.claim_token == row.claim_token,
                 or_(
                     IdempotencyKey.expires_at <= now,
-                    and_(
-                        IdempotencyKey.status_code.is_(None),
-                        IdempotencyKey.locked_until <= now,
-                    ),
+                    and_(IdempotencyKey.status_code.is_(None), IdempotencyKey.locked_until <= now),
                 ),
             )
-            .values(**fresh)
-            .returning(IdempotencyKey.key)
-            .execution_options(synchronize_session=False)
         )
-        if takeover.first() is not None:
-            return claim
     raise RequestInProgress()
 
 
@@ -124,14 +104,13 @@ async def record_response(
 ) -> None:
     """Store the answer with the request's write; raises RequestInProgress if the claim
     was lost (its lease ran out and another request took the key over)."""
-    stored = await session.execute(
+    stored = await session.scalar(
         update(IdempotencyKey)
         .where(*_unanswered(claim))
         .values(status_code=status_code, response_body=body, location=location)
         .returning(IdempotencyKey.key)
-        .execution_options(synchronize_session=False)
     )
-    if stored.first() is None:
+    if stored is None:
         raise RequestInProgress()
 
 
@@ -141,37 +120,14 @@ async def release_claim(session: AsyncSession, claim: Claim) -> None:
     The answer's presence decides: after an ambiguous commit that did store it, the
     claim stays and a retry gets the answer.
     """
-    await session.execute(
-        delete(IdempotencyKey)
-        .where(*_unanswered(claim))
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(delete(IdempotencyKey).where(*_unanswered(claim)))
 
 
-async def purge_expired(session: AsyncSession, *, now: datetime | None = None) -> int:
-    """Delete every key past its 24 hours; returns how many."""
-    result = await session.execute(
-        delete(IdempotencyKey)
-        .where(IdempotencyKey.expires_at <= (now or utcnow()))
-        .returning(IdempotencyKey.key)
-        .execution_options(synchronize_session=False)
-    )
-    return len(result.all())
-
-
-async def _purge_scope(session: AsyncSession, scope: str, now: datetime) -> None:
-    # Opportunistic: a caller's own expired keys go when it claims a new one (the
-    # primary key's index serves the scope); `service purge-idempotency-keys` does the rest.
-    await session.execute(
-        delete(IdempotencyKey)
-        .where(IdempotencyKey.scope == scope, IdempotencyKey.expires_at <= now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def _find(session: AsyncSession, scope: str, key: str) -> IdempotencyKey | None:
-    return await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        .execution_options(populate_existing=True)
-    )
+async def purge_expired(
+    session: AsyncSession, *, scope: str | None = None, now: datetime | None = None
+) -> int:
+    """Delete the keys past their 24 hours (only `scope`'s if given); returns how many."""
+    expired = delete(IdempotencyKey).where(IdempotencyKey.expires_at <= (now or utcnow()))
+    if scope is not None:
+        expired = expired.where(IdempotencyKey.scope == scope)
+    return len((await session.scalars(expired.returning(IdempotencyKey.key))).all())

@@ -14,7 +14,8 @@ from service.config import Settings
 from service.database import utcnow
 from service.idempotency import services
 from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
-from service.idempotency.services import Claim, StoredResponse
+from service.idempotency.models import IdempotencyKey
+from service.idempotency.services import Claim
 from tests.idempotency.conftest import key_rows, set_key_times
 from tests.test_cli import service
 
@@ -41,7 +42,9 @@ async def test_claim_then_answer_then_replay(session: AsyncSession) -> None:
     await session.rollback()
     await services.record_response(session, first, status_code=201, body="{}", location="/x")
     await session.commit()
-    assert await claim(session) == StoredResponse(201, "{}", "/x")
+    replay = await claim(session)
+    assert isinstance(replay, IdempotencyKey)
+    assert (replay.status_code, replay.response_body, replay.location) == (201, "{}", "/x")
 
 
 async def test_new_claim_purges_the_callers_own_expired_keys(
