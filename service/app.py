@@ -74,12 +74,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     redis_client.init_app(app, settings)
     cache.init_app(app, settings, metrics=metrics)
     jwt.init_app(app)
-    tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis_client.client)
-    passwords.configure(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
+    tokens.init_app(app)
+    passwords.init_app(app)
     schema.init_app(app)
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/static/swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/static/swagger-ui.css"

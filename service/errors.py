@@ -31,6 +31,15 @@ class APIError(Exception):
         self.details = details
         self.headers = headers or {}
 
+    def __init_subclass__(
+        cls, *, status_code: int = 0, error: str = "", message: str = "", **kwargs: Any
+    ) -> None:
+        """`class EmailTaken(DuplicateEntry, message="..."): ...` sets what it names."""
+        super().__init_subclass__(**kwargs)
+        cls.status_code = status_code or cls.status_code
+        cls.error = error or cls.error
+        cls.message = message or cls.message
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "error": self.error,
@@ -79,6 +88,13 @@ class NotFound(APIError):
     status_code = 404
     error = "NOT_FOUND"
     message = "The requested resource was not found"
+
+
+class ResourceNotFound(NotFound):
+    """Raised with the id its message names: `message="User {} not found"`."""
+
+    def __init__(self, ident: int) -> None:
+        super().__init__(self.message.format(ident))
 
 
 class MethodNotAllowedError(APIError):

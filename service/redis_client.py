@@ -20,6 +20,8 @@ class RedisClient:
         self.client: Redis | None = None
 
     def init_app(self, app: Quart, settings: Settings) -> None:
+        app.extensions["redis_client"] = self
+
         async def connect() -> None:
             if settings.REDIS_URL:
                 self.client = Redis.from_url(

@@ -1,7 +1,7 @@
 """`auth_required` / `refresh_required`: our async layer around quart-jwt-extended.
 
 The library verifies the signature, expiry and token type (and, through our decode-key
-loader, the strict claim shape: `tokens.parse_claims`). Its user-loader and blocklist
+loader, the strict claim shape: `claims.parse_claims`). Its user-loader and blocklist
 callbacks are synchronous (an async one is never awaited: every token looks revoked, or a
 deleted user gets through), so the login and user checks happen here, awaited, after the
 library has accepted the token: the revocation cache first, then one query for the
@@ -28,8 +28,8 @@ from quart_schema import security_scheme
 from werkzeug.local import LocalProxy
 
 from service.auth import sessions
+from service.auth.claims import InvalidClaims, TokenClaims, parse_claims
 from service.auth.models import AuthSession
-from service.auth.tokens import InvalidClaims, TokenClaims, parse_claims
 from service.errors import Unauthorized
 from service.extensions import db, tokens
 from service.users.models import User
@@ -44,16 +44,8 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
 
 
-def current_claims() -> TokenClaims:
-    """The request token's claims."""
-    claims: TokenClaims = g.token_claims
-    return claims
-
-
-def current_session() -> AuthSession:
-    """The login the request's token belongs to."""
-    login: AuthSession = g.auth_session
-    return login
+current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claims))
+current_session: AuthSession = cast(AuthSession, LocalProxy(lambda: g.auth_session))
 
 
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
@@ -89,11 +81,6 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     g.token_claims = claims
     g.auth_session = login
     return user
-
-
-def user_agent() -> str | None:
-    """The request's User-Agent, for the login row."""
-    return request.headers.get("User-Agent")
 
 
 def _describe(error: BaseException) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.models import AuthSession
@@ -116,42 +116,30 @@ async def rotate_refresh(
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+def _live(user_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        AuthSession.user_id == user_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > utcnow(),
+    )
+
+
 async def end_sessions(
     session: AsyncSession, *, user_id: int, session_id: str | None = None
 ) -> Ended:
     """End the user's live logins (or only `session_id`); returns those it ended."""
-    now = utcnow()
-    live = (
-        AuthSession.user_id == user_id,
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > now,
-    )
-    query = select(AuthSession.id, AuthSession.expires_at).where(*live)
+    statement = update(AuthSession).where(*_live(user_id)).values(revoked_at=utcnow())
     if session_id is not None:
-        query = query.where(AuthSession.id == session_id)
-    ended: Ended = [(row[0], row[1]) for row in await session.execute(query)]
-    if ended:
-        await session.execute(
-            update(AuthSession)
-            .where(*live, AuthSession.id.in_([item[0] for item in ended]))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session="fetch")
-        )
-    return ended
+        statement = statement.where(AuthSession.id == session_id)
+    returning = statement.returning(AuthSession.id, AuthSession.expires_at)
+    rows = await session.execute(returning.execution_options(synchronize_session="fetch"))
+    return [(row[0], row[1]) for row in rows]
 
 
 async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:
     """The user's live logins, oldest first."""
-    query = (
-        select(AuthSession)
-        .where(
-            AuthSession.user_id == user_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utcnow(),
-        )
-        .order_by(AuthSession.created_at, AuthSession.id)
-    )
-    return (await session.scalars(query)).all()
+    query = select(AuthSession).where(*_live(user_id))
+    return (await session.scalars(query.order_by(AuthSession.created_at, AuthSession.id))).all()
 
 
 async def purge_expired_sessions(session: AsyncSession, *, user_id: int | None = None) -> int:

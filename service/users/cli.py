@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -87,11 +89,11 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     """Import users from CSV or JSON Lines; all rows are checked before anything is written."""
     started = time.perf_counter()
     try:
-        rows, problems = importer.validate_rows(importer.read_rows(file))
+        users, problems = importer.validate_rows(importer.read_rows(file))
     except importer.ImportFileError as error:
         click.secho(f"✗ {error}", fg="red", err=True)
         sys.exit(1)
-    if not rows and not problems:
+    if not users and not problems:
         click.secho("✗ The file holds no rows", fg="red", err=True)
         sys.exit(1)
     if problems:
@@ -102,17 +104,17 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
             click.secho(f"  … and {len(problems) - 50} more", fg="red", err=True)
         sys.exit(1)
 
-    result = run_with_app(info.load_app(), lambda: importer.import_rows(rows, progress=_progress))
-    elapsed = time.perf_counter() - started
+    work = partial(importer.import_users, users, progress=_progress)
+    created, skipped = run_with_app(info.load_app(), work)
     click.secho(
-        f"✓ Imported {result.created} user(s), skipped {result.skipped} existing email(s) "
-        f"in {elapsed:.1f}s",
+        f"✓ Imported {created} user(s), skipped {skipped} existing email(s) "
+        f"in {time.perf_counter() - started:.1f}s",
         fg="green",
     )
 
 
-def _progress(label: str, total: int) -> importer.Progress:
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+def _progress(label: str, length: int) -> AbstractContextManager[importer.Bar]:
+    return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
 commands: list[click.Command] = [create_user_command, user_group, import_users_command]

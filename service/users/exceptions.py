@@ -1,21 +1,16 @@
-from service.errors import DuplicateEntry, Forbidden, InvalidInput, NotFound
+from service.errors import DuplicateEntry, Forbidden, InvalidInput, ResourceNotFound
 
 
-class UserNotFound(NotFound):
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"User {user_id} not found")
+class UserNotFound(ResourceNotFound, message="User {} not found"): ...
 
 
-class EmailTaken(DuplicateEntry):
-    message = "A user with this email already exists"
+class EmailTaken(DuplicateEntry, message="A user with this email already exists"): ...
 
 
-class NotYourAccount(Forbidden):
-    message = "You may only act on your own account"
+class NotYourAccount(Forbidden, message="You may only act on your own account"): ...
 
 
-class AdminRequired(Forbidden):
-    message = "Only an administrator may do this"
+class AdminRequired(Forbidden, message="Only an administrator may do this"): ...
 
 
 class CurrentPasswordInvalid(InvalidInput):

@@ -26,11 +26,7 @@ from tests.factories import PASSWORD, new_sku
 def _hashing_as_the_settings_say(settings: Settings) -> None:
     # No app is created here, and the app is what sets the hashing cost: set the tests' cheap
     # cost as create_app would, rather than hash at whatever cost another test left behind.
-    passwords.configure(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
+    passwords.configure(settings)
 
 
 async def _user(session: AsyncSession, email: str = "owner@example.com", **fields: Any) -> User:
