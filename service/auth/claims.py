@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -54,6 +55,10 @@ class TokenClaims(BaseModel):
         validation_alias=AliasPath(CLAIMS_KEY, "sid"), pattern=f"^{SESSION_ID.pattern}$"
     )
     version: int = Field(validation_alias=AliasPath(CLAIMS_KEY, "ver"))
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.expires, UTC)
 
 
 def check_header(header: Mapping[str, Any]) -> None:

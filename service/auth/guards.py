@@ -11,7 +11,6 @@ that query decides alone, never that the token is let through unchecked.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Literal, ParamSpec, TypeVar, cast
@@ -30,11 +29,10 @@ from werkzeug.local import LocalProxy
 from service.auth import sessions
 from service.auth.claims import InvalidClaims, TokenClaims, parse_claims
 from service.auth.models import AuthSession
+from service.database import utcnow
 from service.errors import Unauthorized
 from service.extensions import db, tokens
 from service.users.models import User
-
-logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,8 +40,6 @@ R = TypeVar("R")
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
-
-
 current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claims))
 current_session: AuthSession = cast(AuthSession, LocalProxy(lambda: g.auth_session))
 
@@ -69,7 +65,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     if found is None or found[0].user_id != claims.user_id:
         raise Unauthorized("The token's login does not exist")
     login, user = found
-    if not sessions.is_live(login):
+    if login.revoked_at is not None or login.expires_at <= utcnow():
         if login.revoked_at is not None:
             await tokens.remember_ended([(login.id, login.expires_at)])
         raise Unauthorized("The token's login has ended")

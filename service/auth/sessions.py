@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.claims import TokenClaims
 from service.auth.models import AuthSession
 from service.database import utcnow
 from service.users.models import User
@@ -40,24 +41,15 @@ def _clean_user_agent(value: str | None) -> str | None:
 
 
 async def start_session(
-    session: AsyncSession,
-    *,
-    user: User,
-    session_id: str,
-    refresh_jti: str,
-    expires_at: datetime,
-    user_agent: str | None,
+    session: AsyncSession, *, refresh: TokenClaims, user_agent: str | None
 ) -> AuthSession:
-    """Record a new login of `user`."""
-    now = utcnow()
+    """Record the new login that `refresh`, its first refresh token, names."""
     login = AuthSession(
-        id=session_id,
-        user_id=user.id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=expires_at,
+        id=refresh.session_id,
+        user_id=refresh.user_id,
+        expires_at=refresh.expires_at,
         user_agent=_clean_user_agent(user_agent),
-        refresh_jti=refresh_jti,
+        refresh_jti=refresh.jti,
     )
     session.add(login)
     await session.flush()
@@ -77,10 +69,6 @@ async def find_session_with_user(
     return None if row is None else (row[0], row[1])
 
 
-def is_live(login: AuthSession) -> bool:
-    return login.revoked_at is None and login.expires_at > utcnow()
-
-
 async def touch_session(session: AsyncSession, login: AuthSession) -> None:
     """Note that the login was used, unless that was noted less than a minute ago."""
     now = utcnow()
@@ -90,19 +78,13 @@ async def touch_session(session: AsyncSession, login: AuthSession) -> None:
 
 
 async def rotate_refresh(
-    session: AsyncSession,
-    login: AuthSession,
-    *,
-    presented_jti: str,
-    new_jti: str,
-    expires_at: datetime,
+    session: AsyncSession, login: AuthSession, *, presented_jti: str, refresh: TokenClaims
 ) -> bool:
-    """Make `new_jti` the login's refresh token if `presented_jti` still is; else False.
+    """Make `refresh` the login's refresh token if `presented_jti` still is; else False.
 
     One conditional UPDATE: of two requests presenting the same refresh token, the
     database lets exactly one through, on every instance.
     """
-    now = utcnow()
     result = await session.execute(
         update(AuthSession)
         .where(
@@ -110,7 +92,7 @@ async def rotate_refresh(
             AuthSession.refresh_jti == presented_jti,
             AuthSession.revoked_at.is_(None),
         )
-        .values(refresh_jti=new_jti, expires_at=expires_at, last_used_at=now)
+        .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], result).rowcount == 1

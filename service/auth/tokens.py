@@ -1,30 +1,33 @@
 """Issuing JWTs (quart-jwt-extended signs and verifies) and the cache of ended logins.
 
-The login row is the truth about revocation; the cache only remembers "this login has
-ended", in Redis (shared by every instance) or in-process without it, so that instances
-can refuse a revoked token without the database. Losing an entry loses nothing, and keys
-live exactly as long as the tokens they refuse could still be presented.
+The login row is the truth about revocation; Redis (shared by every instance) only
+caches "this login has ended", so that instances refuse a revoked token without the
+database. Losing an entry loses nothing (the row still refuses; without Redis the row
+alone does), and keys live exactly as long as the tokens they refuse could be presented.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import jwt as pyjwt
 from quart import Quart
-from quart_jwt_extended import create_access_token, create_refresh_token
+from quart_jwt_extended import create_access_token, create_refresh_token, decode_token
 from quart_jwt_extended.default_callbacks import default_decode_key_callback
 from quart_jwt_extended.exceptions import JWTDecodeError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from service.auth.claims import CLAIMS_KEY, InvalidClaims, check_header, parse_claims
+from service.auth.claims import (
+    CLAIMS_KEY,
+    InvalidClaims,
+    TokenClaims,
+    check_header,
+    parse_claims,
+)
 from service.config import Settings
 from service.database import utcnow
 from service.observability import current_metrics
@@ -32,17 +35,6 @@ from service.redis_client import RedisClient
 from service.users.models import User
 
 logger = logging.getLogger(__name__)
-
-MEMORY_ENTRIES = 100_000  # past this, the in-process cache drops its expired entries
-
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    """A new pair (the response body) and what the login row must remember of it."""
-
-    body: dict[str, Any]
-    refresh_jti: str
-    refresh_expires_at: datetime
 
 
 def _decode_key(unverified_claims: dict[str, Any], unverified_headers: dict[str, Any]) -> Any:
@@ -63,36 +55,29 @@ class Tokens:
     def __init__(self) -> None:
         self.access_ttl = 3600
         self.key_prefix = "revoked:sid:"
-        self.redis: RedisClient | None = None  # None: the in-process cache below
-        self.ended: dict[str, float] = {}  # login id -> time.monotonic() it may be forgotten
+        self.redis: RedisClient | None = None  # None without REDIS_URL: no cache
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
         self.access_ttl = settings.JWT_ACCESS_TOKEN_EXPIRES
         self.key_prefix = f"{settings.REDIS_KEY_PREFIX}revoked:sid:"
         self.redis = app.extensions["redis_client"] if settings.REDIS_URL else None
-        self.ended = {}
         app.config["JWT_USER_CLAIMS"] = CLAIMS_KEY
         app.config["JWT_CLAIMS_IN_REFRESH_TOKEN"] = True
         app.extensions["quart-jwt-extended"].decode_key_loader(_decode_key)
 
-    def issue(self, user: User, *, session_id: str) -> IssuedTokens:
-        """A new access and refresh token pair for this login."""
+    def issue(self, user: User, *, session_id: str) -> tuple[dict[str, Any], TokenClaims]:
+        """A new access and refresh token pair for this login, and the refresh token's claims."""
         claims = {"ver": user.token_version, "sid": session_id}
         identity = str(user.id)
         refresh = create_refresh_token(identity=identity, user_claims=claims)
-        # Our own token, just signed: read back the jti and expiry the library chose.
-        minted = pyjwt.decode(refresh, options={"verify_signature": False})
-        return IssuedTokens(
-            body={
-                "access_token": create_access_token(identity=identity, user_claims=claims),
-                "refresh_token": refresh,
-                "token_type": "bearer",
-                "expires_in": self.access_ttl,
-            },
-            refresh_jti=str(minted["jti"]),
-            refresh_expires_at=datetime.fromtimestamp(int(minted["exp"]), UTC),
-        )
+        body = {
+            "access_token": create_access_token(identity=identity, user_claims=claims),
+            "refresh_token": refresh,
+            "token_type": "bearer",
+            "expires_in": self.access_ttl,
+        }
+        return body, parse_claims(decode_token(refresh))
 
     async def known_ended(self, session_id: str) -> bool:
         """Whether the cache knows this login has ended; False when it cannot answer.
@@ -100,7 +85,7 @@ class Tokens:
         False is never "allowed": the caller asks the database next.
         """
         if self.redis is None:
-            return self.ended.get(session_id, 0.0) > time.monotonic()
+            return False
         try:
             return bool(await self._client().exists(self.key_prefix + session_id))
         except (RedisError, OSError, TimeoutError):
@@ -109,17 +94,11 @@ class Tokens:
 
     async def remember_ended(self, ended: Iterable[tuple[str, datetime]]) -> None:
         """Cache that these logins (id, expiry) ended; best effort, the rows are the truth."""
-        now, clock = utcnow(), time.monotonic()
-        if len(self.ended) > MEMORY_ENTRIES:
-            self.ended = {key: end for key, end in self.ended.items() if end > clock}
+        now = utcnow()
         try:
             for session_id, expires_at in ended:
                 ttl = int((expires_at - now).total_seconds()) + 1
-                if ttl <= 0:
-                    continue
-                if self.redis is None:
-                    self.ended[session_id] = clock + ttl
-                else:
+                if self.redis is not None and ttl > 0:
                     await self._client().set(self.key_prefix + session_id, "1", ex=ttl)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; the database alone refuses")

@@ -24,7 +24,6 @@ from service.auth import passwords
 from service.common.requests import parse_json, unstorable_text
 from service.common.schemas import validation_fields
 from service.errors import BadRequest, InvalidInput
-from service.extensions import db
 from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
 
@@ -142,34 +141,26 @@ def _fields_text(fields: dict[str, list[str]]) -> str:
     return "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
 
 
-async def import_users(users: Sequence[ImportedUser], *, progress: Progress) -> tuple[int, int]:
-    """Write every user whose email is new, in one transaction; (created, skipped)."""
-    session = db.session_for_task()
-    async with session, session.begin():
-        existing = await _existing_emails(session, [user.email for user in users])
-        fresh = [user for user in users if user.email not in existing]
-        plain = [user.password for user in fresh if isinstance(user, UserCreate)]
-        hashes = iter(await _hash_passwords(plain, progress))  # in the order of `fresh`
-        values = [
-            {
-                "email": user.email,
-                "name": user.name,
-                "is_admin": user.is_admin,
-                "password_hash": next(hashes)
-                if isinstance(user, UserCreate)
-                else user.password_hash,
-            }
-            for user in fresh
-        ]
-        insert = (
-            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        statement = insert(User).on_conflict_do_nothing(index_elements=["email"])
-        with progress("Writing users", len(values)) as bar:
-            for start in range(0, len(values), BATCH_SIZE):
-                batch = values[start : start + BATCH_SIZE]
-                await session.execute(statement, batch)
-                bar.update(len(batch))
+async def import_users(
+    session: AsyncSession, *, users: Sequence[ImportedUser], progress: Progress
+) -> tuple[int, int]:
+    """Write every user whose email is new; (created, skipped)."""
+    existing = await _existing_emails(session, [user.email for user in users])
+    fresh = [user for user in users if user.email not in existing]
+    plain = [user.password for user in fresh if isinstance(user, UserCreate)]
+    hashes = iter(await _hash_passwords(plain, progress))  # in the order of `fresh`
+    values = [
+        user.model_dump(include={"email", "name", "is_admin"})
+        | {"password_hash": next(hashes) if isinstance(user, UserCreate) else user.password_hash}
+        for user in fresh
+    ]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(User).on_conflict_do_nothing(index_elements=["email"])
+    with progress("Writing users", len(values)) as bar:
+        for start in range(0, len(values), BATCH_SIZE):
+            batch = values[start : start + BATCH_SIZE]
+            await session.execute(statement, batch)
+            bar.update(len(batch))
     return len(fresh), len(users) - len(fresh)
 
 
