@@ -37,7 +37,13 @@ from service.users.models import User
 P = ParamSpec("P")
 R = TypeVar("R")
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# The 401 message for the library's errors by name; any other: "The token is not valid".
+TOKEN_ERRORS = {
+    "NoAuthorizationError": "A bearer token is required",
+    "InvalidHeaderError": "The Authorization header must be 'Bearer <token>'",
+    "ExpiredSignatureError": "The token has expired",
+    "WrongTokenError": "This kind of token is not accepted here",
+}
 
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
 current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claims))
@@ -56,7 +62,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
             await verify_jwt_refresh_token_in_request()
         claims = parse_claims(get_raw_jwt())
     except (JWTExtendedException, PyJWTError, InvalidClaims) as error:
-        raise Unauthorized(_describe(error)) from None
+        message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
+        raise Unauthorized(message) from None
     if await tokens.known_ended(claims.session_id):
         raise Unauthorized("The token's login has ended")
     session = db.session()
@@ -73,20 +80,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
         raise Unauthorized("The token was issued before the password changed")
     if kind == "access":
         await sessions.touch_session(session, login)
-    g.current_user = user
-    g.token_claims = claims
-    g.auth_session = login
+    g.current_user, g.token_claims, g.auth_session = user, claims, login
     return user
-
-
-def _describe(error: BaseException) -> str:
-    name = type(error).__name__
-    return {
-        "NoAuthorizationError": "A bearer token is required",
-        "InvalidHeaderError": "The Authorization header must be 'Bearer <token>'",
-        "ExpiredSignatureError": "The token has expired",
-        "WrongTokenError": "This kind of token is not accepted here",
-    }.get(name, "The token is not valid")
 
 
 def _requires(
@@ -98,7 +93,7 @@ def _requires(
             await authenticate(kind)
             return await view(*args, **kwargs)
 
-        return security_scheme(BEARER)(wrapper)
+        return security_scheme([{"bearerAuth": []}])(wrapper)
 
     return decorator
 

@@ -24,9 +24,6 @@ from service.users.models import User
 TOUCH_INTERVAL = timedelta(minutes=1)
 USER_AGENT_LENGTH = 255
 
-Ended = list[tuple[str, datetime]]
-"""Logins just ended: (id, expiry), for the revocation cache."""
-
 
 def new_session_id() -> str:
     """A random, unguessable login id (32 URL-safe characters)."""
@@ -34,9 +31,7 @@ def new_session_id() -> str:
 
 
 def _clean_user_agent(value: str | None) -> str | None:
-    if not value:
-        return None
-    printable = "".join(char for char in value if char.isprintable())
+    printable = "".join(char for char in value or "" if char.isprintable())
     return printable[:USER_AGENT_LENGTH] or None
 
 
@@ -60,13 +55,8 @@ async def find_session_with_user(
     session: AsyncSession, session_id: str
 ) -> tuple[AuthSession, User] | None:
     """The login with this id and its user, in one query, or None."""
-    query = (
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
-    )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    query = select(AuthSession, User).join(User).where(AuthSession.id == session_id)
+    return (await session.execute(query)).first()
 
 
 async def touch_session(session: AsyncSession, login: AuthSession) -> None:
@@ -85,7 +75,7 @@ async def rotate_refresh(
     One conditional UPDATE: of two requests presenting the same refresh token, the
     database lets exactly one through, on every instance.
     """
-    result = await session.execute(
+    rotated = await session.scalar(
         update(AuthSession)
         .where(
             AuthSession.id == login.id,
@@ -93,9 +83,10 @@ async def rotate_refresh(
             AuthSession.revoked_at.is_(None),
         )
         .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
+        .returning(AuthSession.id)
         .execution_options(synchronize_session=False)
     )
-    return cast(CursorResult[Any], result).rowcount == 1
+    return rotated is not None
 
 
 def _live(user_id: int) -> tuple[ColumnElement[bool], ...]:
@@ -108,14 +99,14 @@ def _live(user_id: int) -> tuple[ColumnElement[bool], ...]:
 
 async def end_sessions(
     session: AsyncSession, *, user_id: int, session_id: str | None = None
-) -> Ended:
-    """End the user's live logins (or only `session_id`); returns those it ended."""
+) -> list[tuple[str, datetime]]:
+    """End the user's live logins (or only `session_id`); returns those ended (id, expiry)."""
     statement = update(AuthSession).where(*_live(user_id)).values(revoked_at=utcnow())
     if session_id is not None:
         statement = statement.where(AuthSession.id == session_id)
     returning = statement.returning(AuthSession.id, AuthSession.expires_at)
     rows = await session.execute(returning.execution_options(synchronize_session="fetch"))
-    return [(row[0], row[1]) for row in rows]
+    return list(rows)
 
 
 async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:

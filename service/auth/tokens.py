@@ -17,8 +17,6 @@ from quart import Quart
 from quart_jwt_extended import create_access_token, create_refresh_token, decode_token
 from quart_jwt_extended.default_callbacks import default_decode_key_callback
 from quart_jwt_extended.exceptions import JWTDecodeError
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from service.auth.claims import (
@@ -55,15 +53,14 @@ class Tokens:
     def __init__(self) -> None:
         self.access_ttl = 3600
         self.key_prefix = "revoked:sid:"
-        self.redis: RedisClient | None = None  # None without REDIS_URL: no cache
+        self.redis = RedisClient()  # the app's, from init_app: its `client` is None without Redis
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
         self.access_ttl = settings.JWT_ACCESS_TOKEN_EXPIRES
         self.key_prefix = f"{settings.REDIS_KEY_PREFIX}revoked:sid:"
-        self.redis = app.extensions["redis_client"] if settings.REDIS_URL else None
-        app.config["JWT_USER_CLAIMS"] = CLAIMS_KEY
-        app.config["JWT_CLAIMS_IN_REFRESH_TOKEN"] = True
+        self.redis = app.extensions["redis_client"]
+        app.config.update(JWT_USER_CLAIMS=CLAIMS_KEY, JWT_CLAIMS_IN_REFRESH_TOKEN=True)
         app.extensions["quart-jwt-extended"].decode_key_loader(_decode_key)
 
     def issue(self, user: User, *, session_id: str) -> tuple[dict[str, Any], TokenClaims]:
@@ -84,30 +81,24 @@ class Tokens:
 
         False is never "allowed": the caller asks the database next.
         """
-        if self.redis is None:
+        if (client := self.redis.client) is None:
             return False
         try:
-            return bool(await self._client().exists(self.key_prefix + session_id))
+            return bool(await client.exists(self.key_prefix + session_id))
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; asking the database")
             return False
 
     async def remember_ended(self, ended: Iterable[tuple[str, datetime]]) -> None:
         """Cache that these logins (id, expiry) ended; best effort, the rows are the truth."""
-        now = utcnow()
+        now, client = utcnow(), self.redis.client
         try:
             for session_id, expires_at in ended:
                 ttl = int((expires_at - now).total_seconds()) + 1
-                if self.redis is not None and ttl > 0:
-                    await self._client().set(self.key_prefix + session_id, "1", ex=ttl)
+                if client is not None and ttl > 0:
+                    await client.set(self.key_prefix + session_id, "1", ex=ttl)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; the database alone refuses")
-
-    def _client(self) -> Redis:
-        client = self.redis.client if self.redis is not None else None
-        if client is None:
-            raise RedisConnectionError("Redis is not connected")
-        return client
 
 
 def _count_failure(message: str) -> None:

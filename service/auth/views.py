@@ -6,6 +6,7 @@ and tell the revocation cache only after that transaction has committed.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -110,13 +111,11 @@ async def _refresh_claims_from_body() -> TokenClaims | None:
         raise InvalidInput.for_fields(validation_fields(error)) from None
     if body.refresh_token is None:
         return None
-    try:
-        claims: TokenClaims | None = parse_claims(decode_token(body.refresh_token))
-    except (JWTExtendedException, PyJWTError, InvalidClaims):
-        claims = None
-    if claims is None or claims.kind != "refresh" or claims.user_id != current_user.id:
-        raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
-    return claims
+    with suppress(JWTExtendedException, PyJWTError, InvalidClaims):
+        claims = parse_claims(decode_token(body.refresh_token))
+        if claims.kind == "refresh" and claims.user_id == current_user.id:
+            return claims
+    raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
 
 
 @blueprint.get("/sessions/")

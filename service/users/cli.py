@@ -89,7 +89,7 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     if problems:
         _fail(
             f"✗ {len(problems)} bad row(s); nothing was imported:",
-            *(f"  row {problem.row}: {problem.message}" for problem in problems[:50]),
+            *(f"  row {row}: {message}" for row, message in problems[:50]),
             *([f"  … and {len(problems) - 50} more"] if len(problems) > 50 else []),
         )
     work = partial(importer.import_users, users=users, progress=_progress)

@@ -13,11 +13,8 @@ class NotYourAccount(Forbidden, message="You may only act on your own account"):
 class AdminRequired(Forbidden, message="Only an administrator may do this"): ...
 
 
-class CurrentPasswordInvalid(InvalidInput):
+class CurrentPasswordInvalid(InvalidInput, message="The current password is required to change it"):
     """A self-service password change without the right current password (ASVS 2.1.6)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(
-            "The current password is required to change it",
-            details={"fields": {"current_password": [reason]}},
-        )
+        super().__init__(details={"fields": {"current_password": [reason]}})

@@ -10,7 +10,6 @@ import asyncio
 import csv
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,12 +34,6 @@ ImportedUser = UserCreate | UserImportHashed
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (format, header, encoding)."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    row: int
-    message: str
 
 
 class Bar(Protocol):
@@ -96,17 +89,19 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             yield number, _fields_text((error.details or {}).get("fields", {}))
 
 
-def validate_rows(raw_rows: Sequence[tuple[int, Any]]) -> tuple[list[ImportedUser], list[Problem]]:
-    """Check each row with the API's rules; duplicates inside the file are problems too."""
+def validate_rows(
+    raw_rows: Sequence[tuple[int, Any]],
+) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
+    """The rows as users, and each bad row's number and problem (duplicates in the file too)."""
     users: list[ImportedUser] = []
-    problems: list[Problem] = []
+    problems: list[tuple[int, str]] = []
     first_seen: dict[str, int] = {}
     for number, record in raw_rows:
         user = _validate(record)
         if isinstance(user, str):
-            problems.append(Problem(number, user))
+            problems.append((number, user))
         elif user.email in first_seen:
-            problems.append(Problem(number, f"duplicate of row {first_seen[user.email]}"))
+            problems.append((number, f"duplicate of row {first_seen[user.email]}"))
         else:
             first_seen[user.email] = number
             users.append(user)
@@ -145,7 +140,10 @@ async def import_users(
     session: AsyncSession, *, users: Sequence[ImportedUser], progress: Progress
 ) -> tuple[int, int]:
     """Write every user whose email is new; (created, skipped)."""
-    existing = await _existing_emails(session, [user.email for user in users])
+    emails, existing = [user.email for user in users], set[str]()
+    for start in range(0, len(emails), BATCH_SIZE):
+        query = select(User.email).where(User.email.in_(emails[start : start + BATCH_SIZE]))
+        existing.update(await session.scalars(query))
     fresh = [user for user in users if user.email not in existing]
     plain = [user.password for user in fresh if isinstance(user, UserCreate)]
     hashes = iter(await _hash_passwords(plain, progress))  # in the order of `fresh`
@@ -162,14 +160,6 @@ async def import_users(
             await session.execute(statement, batch)
             bar.update(len(batch))
     return len(fresh), len(users) - len(fresh)
-
-
-async def _existing_emails(session: AsyncSession, emails: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(emails), BATCH_SIZE):
-        chunk = emails[start : start + BATCH_SIZE]
-        found.update(await session.scalars(select(User.email).where(User.email.in_(chunk))))
-    return found
 
 
 async def _hash_passwords(plain: list[str], progress: Progress) -> list[str]:
