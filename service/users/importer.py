@@ -140,7 +140,9 @@ async def import_users(
     session: AsyncSession, *, users: Sequence[ImportedUser], progress: Progress
 ) -> tuple[int, int]:
     """Write every user whose email is new; (created, skipped)."""
-    emails, existing = [user.email for user in users], set[str]()
+    # Known emails are left out before hashing: no argon2 time is spent on them.
+    emails = [user.email for user in users]
+    existing: set[str] = set()
     for start in range(0, len(emails), BATCH_SIZE):
         query = select(User.email).where(User.email.in_(emails[start : start + BATCH_SIZE]))
         existing.update(await session.scalars(query))
