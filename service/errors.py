@@ -107,6 +107,13 @@ class NotFound(APIError, status=404, message="The requested resource was not fou
     """No such route, or no such row."""
 
 
+class ResourceNotFound(NotFound):
+    """Raised with the id its message names: `message="User {} not found"`."""
+
+    def __init__(self, ident: int) -> None:
+        super().__init__(self.message.format(ident))
+
+
 class DuplicateEntry(APIError, status=409, error="DUPLICATE_ENTRY"):
     """A unique value taken by another row."""
 

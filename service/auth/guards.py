@@ -1,7 +1,7 @@
 """`auth_required` / `refresh_required`: our async layer around quart-jwt-extended.
 
 The library verifies the signature, expiry and token type (and, through our decode-key
-loader, the strict claim shape: `tokens.parse_claims`). Its user-loader and blocklist
+loader, the strict claim shape: `claims.parse_claims`). Its user-loader and blocklist
 callbacks are synchronous (an async one is never awaited: every token looks revoked, or a
 deleted user gets through), so the login and user checks happen here, awaited, after the
 library has accepted the token: the revocation cache first, then one query for the
@@ -11,7 +11,6 @@ that query decides alone, never that the token is let through unchecked.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Literal, ParamSpec, TypeVar, cast
@@ -28,32 +27,27 @@ from quart_schema import security_scheme
 from werkzeug.local import LocalProxy
 
 from service.auth import sessions
+from service.auth.claims import InvalidClaims, TokenClaims, parse_claims
 from service.auth.models import AuthSession
-from service.auth.tokens import InvalidClaims, TokenClaims, parse_claims
+from service.database import utcnow
 from service.errors import Unauthorized
 from service.extensions import db, tokens
 from service.users.models import User
 
-logger = logging.getLogger(__name__)
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# The 401 message for the library's errors by name; any other: "The token is not valid".
+TOKEN_ERRORS = {
+    "NoAuthorizationError": "A bearer token is required",
+    "InvalidHeaderError": "The Authorization header must be 'Bearer <token>'",
+    "ExpiredSignatureError": "The token has expired",
+    "WrongTokenError": "This kind of token is not accepted here",
+}
 
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
-
-
-def current_claims() -> TokenClaims:
-    """The request token's claims."""
-    claims: TokenClaims = g.token_claims
-    return claims
-
-
-def current_session() -> AuthSession:
-    """The login the request's token belongs to."""
-    login: AuthSession = g.auth_session
-    return login
+current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claims))
+current_session: AuthSession = cast(AuthSession, LocalProxy(lambda: g.auth_session))
 
 
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
@@ -68,7 +62,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
             await verify_jwt_refresh_token_in_request()
         claims = parse_claims(get_raw_jwt())
     except (JWTExtendedException, PyJWTError, InvalidClaims) as error:
-        raise Unauthorized(_describe(error)) from None
+        message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
+        raise Unauthorized(message) from None
     if await tokens.known_ended(claims.session_id):
         raise Unauthorized("The token's login has ended")
     session = db.session()
@@ -77,7 +72,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     if found is None or found[0].user_id != claims.user_id:
         raise Unauthorized("The token's login does not exist")
     login, user = found
-    if not sessions.is_live(login):
+    if login.revoked_at is not None or login.expires_at <= utcnow():
         if login.revoked_at is not None:
             await tokens.remember_ended([(login.id, login.expires_at)])
         raise Unauthorized("The token's login has ended")
@@ -85,25 +80,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
         raise Unauthorized("The token was issued before the password changed")
     if kind == "access":
         await sessions.touch_session(session, login)
-    g.current_user = user
-    g.token_claims = claims
-    g.auth_session = login
+    g.current_user, g.token_claims, g.auth_session = user, claims, login
     return user
-
-
-def user_agent() -> str | None:
-    """The request's User-Agent, for the login row."""
-    return request.headers.get("User-Agent")
-
-
-def _describe(error: BaseException) -> str:
-    name = type(error).__name__
-    return {
-        "NoAuthorizationError": "A bearer token is required",
-        "InvalidHeaderError": "The Authorization header must be 'Bearer <token>'",
-        "ExpiredSignatureError": "The token has expired",
-        "WrongTokenError": "This kind of token is not accepted here",
-    }.get(name, "The token is not valid")
 
 
 def _requires(
@@ -115,7 +93,7 @@ def _requires(
             await authenticate(kind)
             return await view(*args, **kwargs)
 
-        return security_scheme(BEARER)(wrapper)
+        return security_scheme([{"bearerAuth": []}])(wrapper)
 
     return decorator
 

@@ -8,18 +8,16 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from quart import Quart
 
 from service.config import Settings
 
 T = TypeVar("T")
-
-_hasher = PasswordHasher()
 
 
 def _lower_priority() -> None:
@@ -35,38 +33,46 @@ hashing_pool = ThreadPoolExecutor(
 )
 
 
-async def _off_loop(function: Callable[..., T], *args: str) -> T:
-    return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
+@dataclass
+class _Hashing:
+    """The hasher at the settings' cost, and a hash of it to verify unknown emails against."""
+
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    dummy_hash: str | None = None
 
 
-def configure(*, time_cost: int, memory_cost: int, parallelism: int) -> None:
-    """Set the hashing cost (settings); hashes made with other costs are upgraded at login."""
-    global _hasher
-    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
-    _dummy_hash.cache_clear()
+_hashing = _Hashing()
 
 
 def init_app(app: Quart) -> None:
-    """Take the hashing cost from the app's settings."""
-    settings: Settings = app.extensions["settings"]
-    configure(
+    """Hash at the app's settings' cost; hashes made at other costs are upgraded at login."""
+    configure(app.extensions["settings"])
+
+
+def configure(settings: Settings) -> None:
+    _hashing.hasher = PasswordHasher(
         time_cost=settings.PASSWORD_HASH_TIME_COST,
         memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
     )
+    _hashing.dummy_hash = None
+
+
+async def _off_loop(function: Callable[..., T], *args: str) -> T:
+    return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
 
 
 def hash_password_sync(password: str) -> str:
-    return _hasher.hash(password)
+    return _hashing.hasher.hash(password)
 
 
 async def hash_password(password: str) -> str:
-    return await _off_loop(_hasher.hash, password)
+    return await _off_loop(hash_password_sync, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hashing.hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -75,33 +81,24 @@ async def verify_password(password_hash: str, password: str) -> bool:
     return await _off_loop(_verify, password_hash, password)
 
 
+def _verify_dummy(password: str) -> bool:
+    # In the worker thread: the first call also makes the dummy hash.
+    _hashing.dummy_hash = _hashing.dummy_hash or hash_password_sync("not-a-real-password")
+    return _verify(_hashing.dummy_hash, password)
+
+
 async def verify_dummy(password: str) -> None:
     """Spend the time of a real verification, so unknown emails cannot be told apart."""
     await _off_loop(_verify_dummy, password)
 
 
-def _verify_dummy(password: str) -> bool:
-    # In the worker thread: the first call also makes the dummy hash.
-    return _verify(_dummy_hash(), password)
-
-
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return _hashing.hasher.check_needs_rehash(password_hash)
 
 
 def is_argon2id_hash(value: str) -> bool:
     """Whether `value` is a well-formed argon2id hash string (for imports)."""
-    from argon2 import extract_parameters
-
-    if not value.startswith("$argon2id$"):
-        return False
     try:
-        extract_parameters(value)
+        return value.startswith("$argon2id$") and bool(extract_parameters(value))
     except InvalidHashError:
         return False
-    return True
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash("not-a-real-password")

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.claims import TokenClaims
 from service.auth.models import AuthSession
 from service.database import utcnow
 from service.users.models import User
@@ -23,9 +24,6 @@ from service.users.models import User
 TOUCH_INTERVAL = timedelta(minutes=1)
 USER_AGENT_LENGTH = 255
 
-Ended = list[tuple[str, datetime]]
-"""Logins just ended: (id, expiry), for the revocation cache."""
-
 
 def new_session_id() -> str:
     """A random, unguessable login id (32 URL-safe characters)."""
@@ -33,31 +31,20 @@ def new_session_id() -> str:
 
 
 def _clean_user_agent(value: str | None) -> str | None:
-    if not value:
-        return None
-    printable = "".join(char for char in value if char.isprintable())
+    printable = "".join(char for char in value or "" if char.isprintable())
     return printable[:USER_AGENT_LENGTH] or None
 
 
 async def start_session(
-    session: AsyncSession,
-    *,
-    user: User,
-    session_id: str,
-    refresh_jti: str,
-    expires_at: datetime,
-    user_agent: str | None,
+    session: AsyncSession, *, refresh: TokenClaims, user_agent: str | None
 ) -> AuthSession:
-    """Record a new login of `user`."""
-    now = utcnow()
+    """Record the new login that `refresh`, its first refresh token, names."""
     login = AuthSession(
-        id=session_id,
-        user_id=user.id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=expires_at,
+        id=refresh.session_id,
+        user_id=refresh.user_id,
+        expires_at=refresh.expires_at,
         user_agent=_clean_user_agent(user_agent),
-        refresh_jti=refresh_jti,
+        refresh_jti=refresh.jti,
     )
     session.add(login)
     await session.flush()
@@ -68,17 +55,8 @@ async def find_session_with_user(
     session: AsyncSession, session_id: str
 ) -> tuple[AuthSession, User] | None:
     """The login with this id and its user, in one query, or None."""
-    query = (
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
-    )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
-
-
-def is_live(login: AuthSession) -> bool:
-    return login.revoked_at is None and login.expires_at > utcnow()
+    query = select(AuthSession, User).join(User).where(AuthSession.id == session_id)
+    return (await session.execute(query)).first()
 
 
 async def touch_session(session: AsyncSession, login: AuthSession) -> None:
@@ -90,68 +68,51 @@ async def touch_session(session: AsyncSession, login: AuthSession) -> None:
 
 
 async def rotate_refresh(
-    session: AsyncSession,
-    login: AuthSession,
-    *,
-    presented_jti: str,
-    new_jti: str,
-    expires_at: datetime,
+    session: AsyncSession, login: AuthSession, *, presented_jti: str, refresh: TokenClaims
 ) -> bool:
-    """Make `new_jti` the login's refresh token if `presented_jti` still is; else False.
+    """Make `refresh` the login's refresh token if `presented_jti` still is; else False.
 
     One conditional UPDATE: of two requests presenting the same refresh token, the
     database lets exactly one through, on every instance.
     """
-    now = utcnow()
-    result = await session.execute(
+    rotated = await session.scalar(
         update(AuthSession)
         .where(
             AuthSession.id == login.id,
             AuthSession.refresh_jti == presented_jti,
             AuthSession.revoked_at.is_(None),
         )
-        .values(refresh_jti=new_jti, expires_at=expires_at, last_used_at=now)
+        .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
+        .returning(AuthSession.id)
         .execution_options(synchronize_session=False)
     )
-    return cast(CursorResult[Any], result).rowcount == 1
+    return rotated is not None
+
+
+def _live(user_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        AuthSession.user_id == user_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > utcnow(),
+    )
 
 
 async def end_sessions(
     session: AsyncSession, *, user_id: int, session_id: str | None = None
-) -> Ended:
-    """End the user's live logins (or only `session_id`); returns those it ended."""
-    now = utcnow()
-    live = (
-        AuthSession.user_id == user_id,
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > now,
-    )
-    query = select(AuthSession.id, AuthSession.expires_at).where(*live)
+) -> list[tuple[str, datetime]]:
+    """End the user's live logins (or only `session_id`); returns those ended (id, expiry)."""
+    statement = update(AuthSession).where(*_live(user_id)).values(revoked_at=utcnow())
     if session_id is not None:
-        query = query.where(AuthSession.id == session_id)
-    ended: Ended = [(row[0], row[1]) for row in await session.execute(query)]
-    if ended:
-        await session.execute(
-            update(AuthSession)
-            .where(*live, AuthSession.id.in_([item[0] for item in ended]))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session="fetch")
-        )
-    return ended
+        statement = statement.where(AuthSession.id == session_id)
+    returning = statement.returning(AuthSession.id, AuthSession.expires_at)
+    rows = await session.execute(returning.execution_options(synchronize_session="fetch"))
+    return list(rows)
 
 
 async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:
     """The user's live logins, oldest first."""
-    query = (
-        select(AuthSession)
-        .where(
-            AuthSession.user_id == user_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utcnow(),
-        )
-        .order_by(AuthSession.created_at, AuthSession.id)
-    )
-    return (await session.scalars(query)).all()
+    query = select(AuthSession).where(*_live(user_id))
+    return (await session.scalars(query.order_by(AuthSession.created_at, AuthSession.id))).all()
 
 
 async def purge_expired_sessions(session: AsyncSession, *, user_id: int | None = None) -> int:

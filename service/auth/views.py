@@ -6,6 +6,7 @@ and tell the revocation cache only after that transaction has committed.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_schema import document_request, document_response, validate_request, validate_response
 
 from service.auth import sessions
+from service.auth.claims import SESSION_ID, InvalidClaims, TokenClaims, parse_claims
 from service.auth.exceptions import RefreshTokenReused, SessionNotFound
 from service.auth.guards import (
     auth_required,
@@ -24,11 +26,9 @@ from service.auth.guards import (
     current_session,
     current_user,
     refresh_required,
-    user_agent,
 )
 from service.auth.schemas import LoginRequest, LogoutRequest, SessionRead, TokenPair
 from service.auth.services import authenticate_user
-from service.auth.tokens import SESSION_ID, InvalidClaims, TokenClaims, parse_claims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody, validation_fields
@@ -42,9 +42,14 @@ blueprint = Blueprint("auth", __name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _remember_after_commit(ended: sessions.Ended) -> None:
+async def _end_logins(session_id: str | None = None) -> bool:
+    """End the caller's logins (or one); the cache hears of it once they are committed."""
+    ended = await sessions.end_sessions(
+        db.session(), user_id=current_user.id, session_id=session_id
+    )
     if ended:
         db.after_commit(partial(tokens.remember_ended, ended))
+    return bool(ended)
 
 
 @blueprint.post("/login")
@@ -58,43 +63,26 @@ async def login(data: LoginRequest) -> tuple[dict[str, Any], int, dict[str, str]
     user = await authenticate_user(session, email=data.email, password=data.password)
     # Opportunistic clean-up: this user's expired logins (`service purge-sessions` does all).
     await sessions.purge_expired_sessions(session, user_id=user.id)
-    session_id = sessions.new_session_id()
-    issued = tokens.issue(user, session_id=session_id)
-    await sessions.start_session(
-        session,
-        user=user,
-        session_id=session_id,
-        refresh_jti=issued.refresh_jti,
-        expires_at=issued.refresh_expires_at,
-        user_agent=user_agent(),
-    )
-    return issued.body, 200, NO_STORE
+    body, refresh = tokens.issue(user, session_id=sessions.new_session_id())
+    user_agent = request.headers.get("User-Agent")
+    await sessions.start_session(session, refresh=refresh, user_agent=user_agent)
+    return body, 200, NO_STORE
 
 
 @blueprint.post("/refresh")
 @refresh_required
 @validate_response(TokenPair)
-@validate_response(ErrorBody, 401)
 async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Trade a refresh token for a new pair; the used one is revoked.
 
     A refresh token presented twice was stolen or replayed: every token of its login is
     revoked.
     """
-    session, login = db.session(), current_session()
-    issued = tokens.issue(current_user, session_id=login.id)
-    rotated = await sessions.rotate_refresh(
-        session,
-        login,
-        presented_jti=current_claims().jti,
-        new_jti=issued.refresh_jti,
-        expires_at=issued.refresh_expires_at,
-    )
-    if rotated:
-        return issued.body, 200, NO_STORE
-    _remember_after_commit(
-        await sessions.end_sessions(session, user_id=current_user.id, session_id=login.id)
-    )
+    body, claims = tokens.issue(current_user, session_id=current_session.id)
+    login, presented = current_session, current_claims.jti
+    if await sessions.rotate_refresh(db.session(), login, presented_jti=presented, refresh=claims):
+        return body, 200, NO_STORE
+    await _end_logins(current_session.id)
     # Returned, not raised: the revocation must commit with this answer.
     error = RefreshTokenReused()
     return error.to_dict(), error.status_code, error.headers
@@ -105,47 +93,37 @@ async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
 @optional_json_body
 @document_request(LogoutRequest)
 @document_response(NoContent, 204)
-@validate_response(ErrorBody, 400)
-@validate_response(ErrorBody, 401)
 async def logout() -> tuple[str, int]:
     """End this access token's login, and the login of the refresh token in the body."""
     refresh_claims = await _refresh_claims_from_body()
-    session, user_id = db.session(), current_user.id
-    ended = await sessions.end_sessions(session, user_id=user_id, session_id=current_session().id)
-    if refresh_claims is not None and refresh_claims.session_id != current_session().id:
-        ended += await sessions.end_sessions(
-            session, user_id=user_id, session_id=refresh_claims.session_id
-        )
-    _remember_after_commit(ended)
+    await _end_logins(current_session.id)
+    if refresh_claims is not None and refresh_claims.session_id != current_session.id:
+        await _end_logins(refresh_claims.session_id)
     return "", 204
 
 
 async def _refresh_claims_from_body() -> TokenClaims | None:
     if not await request.get_data():
         return None
-    payload = await request.get_json()
     try:
-        body = LogoutRequest.model_validate(payload)
+        body = LogoutRequest.model_validate(await request.get_json())
     except PydanticValidationError as error:
         raise InvalidInput.for_fields(validation_fields(error)) from None
     if body.refresh_token is None:
         return None
-    try:
-        claims: TokenClaims | None = parse_claims(decode_token(body.refresh_token))
-    except (JWTExtendedException, PyJWTError, InvalidClaims):
-        claims = None
-    if claims is None or claims.kind != "refresh" or claims.user_id != current_user.id:
-        raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
-    return claims
+    with suppress(JWTExtendedException, PyJWTError, InvalidClaims):
+        claims = parse_claims(decode_token(body.refresh_token))
+        if claims.kind == "refresh" and claims.user_id == current_user.id:
+            return claims
+    raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
 
 
 @blueprint.get("/sessions/")
 @auth_required
 @validate_response(list[SessionRead])
-@validate_response(ErrorBody, 401)
 async def list_sessions() -> list[SessionRead]:
     """The caller's live logins; `current` marks this token's."""
-    current = current_session().id
+    current = current_session.id
     return [
         SessionRead(
             id=login.id,
@@ -162,26 +140,18 @@ async def list_sessions() -> list[SessionRead]:
 @blueprint.delete("/sessions/")
 @auth_required
 @document_response(NoContent, 204)
-@validate_response(ErrorBody, 401)
 async def end_all_sessions() -> tuple[str, int]:
     """End every login of the caller, this one included."""
-    _remember_after_commit(await sessions.end_sessions(db.session(), user_id=current_user.id))
+    await _end_logins()
     return "", 204
 
 
 @blueprint.delete("/sessions/<session_id>")
 @auth_required
 @document_response(NoContent, 204)
-@validate_response(ErrorBody, 401)
 @validate_response(ErrorBody, 404)
 async def end_session(session_id: str) -> tuple[str, int]:
     """End one login of the caller: its tokens are refused from now on, everywhere."""
-    if not SESSION_ID.fullmatch(session_id):
+    if not SESSION_ID.fullmatch(session_id) or not await _end_logins(session_id):
         raise SessionNotFound()
-    ended = await sessions.end_sessions(
-        db.session(), user_id=current_user.id, session_id=session_id
-    )
-    if not ended:
-        raise SessionNotFound()
-    _remember_after_commit(ended)
     return "", 204

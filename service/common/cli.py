@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from quart import Quart
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.extensions import db
 
 T = TypeVar("T")
 
@@ -23,3 +26,13 @@ def run_with_app(app: Quart, work: Callable[[], Awaitable[T]]) -> T:
                 await app.shutdown()
 
     return asyncio.run(runner())
+
+
+def run_in_transaction(app: Quart, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`work(session)` in one transaction of the app's database, committed when it returns."""
+
+    async def in_transaction() -> T:
+        async with db.session_for_task() as session, session.begin():
+            return await work(session)
+
+    return run_with_app(app, in_transaction)

@@ -1,14 +1,12 @@
-from service.errors import DuplicateEntry, Forbidden, NotFound
+from service.errors import DuplicateEntry, Forbidden, ResourceNotFound
 
 
-class ProductNotFound(NotFound):
-    def __init__(self, product_id: int) -> None:
-        super().__init__(f"Product {product_id} not found")
+class ProductNotFound(ResourceNotFound, message="Product {} not found"): ...
 
 
-class SkuTaken(DuplicateEntry):
-    message = "A product with this sku already exists"
+class SkuTaken(DuplicateEntry, message="A product with this sku already exists"): ...
 
 
-class NotYourProduct(Forbidden):
-    message = "Only the product's owner or an administrator may do this"
+class NotYourProduct(
+    Forbidden, message="Only the product's owner or an administrator may do this"
+): ...

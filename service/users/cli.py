@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
 from quart.cli import ScriptInfo, pass_script_info
 
-from service.common.cli import run_with_app
+from service.common.cli import run_in_transaction
 from service.common.schemas import validation_fields
 from service.errors import APIError
-from service.extensions import db
 from service.users import importer, services
 from service.users.schemas import UserCreate
+
+
+def _fail(*lines: str) -> NoReturn:
+    for line in lines:
+        click.secho(line, fg="red", err=True)
+    sys.exit(1)
 
 
 @click.command("create-user")
@@ -37,23 +45,14 @@ def create_user_command(
     try:
         data = UserCreate(email=email, name=name, password=password, is_admin=admin)
     except ValidationError as error:
-        for field, messages in validation_fields(error).items():
-            click.secho(f"✗ {field}: {'; '.join(messages)}", fg="red", err=True)
-        sys.exit(1)
-
-    async def create() -> tuple[int, str]:
-        session = db.session_for_task()
-        async with session.begin():
-            user = await services.create_user(session, data=data)
-        return user.id, user.email
-
+        fields = validation_fields(error).items()
+        _fail(*(f"✗ {field}: {'; '.join(messages)}" for field, messages in fields))
     try:
-        user_id, user_email = run_with_app(info.load_app(), create)
+        user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except APIError as error:
-        click.secho(f"✗ {error.message}", fg="red", err=True)
-        sys.exit(1)
+        _fail(f"✗ {error.message}")
     role = "administrator" if admin else "user"
-    click.secho(f"✓ Created {role} {user_email} (id {user_id})", fg="green")
+    click.secho(f"✓ Created {role} {user.email} (id {user.id})", fg="green")
 
 
 @click.group("user")
@@ -66,18 +65,13 @@ def user_group() -> None:
 @pass_script_info
 def user_list_command(info: ScriptInfo, limit: int) -> None:
     """List users by id."""
-
-    async def fetch() -> list[tuple[int, str, str, bool]]:
-        async with db.session_for_task() as session:
-            users, _ = await services.list_users(session, offset=0, limit=limit)
-            return [(user.id, user.email, user.name, user.is_admin) for user in users]
-
-    rows = run_with_app(info.load_app(), fetch)
-    if not rows:
+    work = partial(services.list_users, offset=0, limit=limit)
+    users, _ = run_in_transaction(info.load_app(), work)
+    if not users:
         click.echo("No users.")
-    for user_id, email, name, is_admin in rows:
-        badge = click.style(" admin", fg="yellow") if is_admin else ""
-        click.echo(f"{user_id:>6}  {email}  {name}{badge}")
+    for user in users:
+        badge = click.style(" admin", fg="yellow") if user.is_admin else ""
+        click.echo(f"{user.id:>6}  {user.email}  {user.name}{badge}")
 
 
 @click.command("import-users")
@@ -87,32 +81,28 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     """Import users from CSV or JSON Lines; all rows are checked before anything is written."""
     started = time.perf_counter()
     try:
-        rows, problems = importer.validate_rows(importer.read_rows(file))
+        users, problems = importer.validate_rows(importer.read_rows(file))
     except importer.ImportFileError as error:
-        click.secho(f"✗ {error}", fg="red", err=True)
-        sys.exit(1)
-    if not rows and not problems:
-        click.secho("✗ The file holds no rows", fg="red", err=True)
-        sys.exit(1)
+        _fail(f"✗ {error}")
+    if not users and not problems:
+        _fail("✗ The file holds no rows")
     if problems:
-        click.secho(f"✗ {len(problems)} bad row(s); nothing was imported:", fg="red", err=True)
-        for problem in problems[:50]:
-            click.secho(f"  row {problem.row}: {problem.message}", fg="red", err=True)
-        if len(problems) > 50:
-            click.secho(f"  … and {len(problems) - 50} more", fg="red", err=True)
-        sys.exit(1)
-
-    result = run_with_app(info.load_app(), lambda: importer.import_rows(rows, progress=_progress))
-    elapsed = time.perf_counter() - started
+        _fail(
+            f"✗ {len(problems)} bad row(s); nothing was imported:",
+            *(f"  row {row}: {message}" for row, message in problems[:50]),
+            *([f"  … and {len(problems) - 50} more"] if len(problems) > 50 else []),
+        )
+    work = partial(importer.import_users, users=users, progress=_progress)
+    created, skipped = run_in_transaction(info.load_app(), work)
     click.secho(
-        f"✓ Imported {result.created} user(s), skipped {result.skipped} existing email(s) "
-        f"in {elapsed:.1f}s",
+        f"✓ Imported {created} user(s), skipped {skipped} existing email(s) "
+        f"in {time.perf_counter() - started:.1f}s",
         fg="green",
     )
 
 
-def _progress(label: str, total: int) -> importer.Progress:
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+def _progress(label: str, length: int) -> AbstractContextManager[importer.Bar]:
+    return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
 commands: list[click.Command] = [create_user_command, user_group, import_users_command]

@@ -1,28 +1,20 @@
-from service.errors import DuplicateEntry, Forbidden, InvalidInput, NotFound
+from service.errors import DuplicateEntry, Forbidden, InvalidInput, ResourceNotFound
 
 
-class UserNotFound(NotFound):
-    def __init__(self, user_id: int) -> None:
-        super().__init__(f"User {user_id} not found")
+class UserNotFound(ResourceNotFound, message="User {} not found"): ...
 
 
-class EmailTaken(DuplicateEntry):
-    message = "A user with this email already exists"
+class EmailTaken(DuplicateEntry, message="A user with this email already exists"): ...
 
 
-class NotYourAccount(Forbidden):
-    message = "You may only act on your own account"
+class NotYourAccount(Forbidden, message="You may only act on your own account"): ...
 
 
-class AdminRequired(Forbidden):
-    message = "Only an administrator may do this"
+class AdminRequired(Forbidden, message="Only an administrator may do this"): ...
 
 
-class CurrentPasswordInvalid(InvalidInput):
+class CurrentPasswordInvalid(InvalidInput, message="The current password is required to change it"):
     """A self-service password change without the right current password (ASVS 2.1.6)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(
-            "The current password is required to change it",
-            details={"fields": {"current_password": [reason]}},
-        )
+        super().__init__(details={"fields": {"current_password": [reason]}})

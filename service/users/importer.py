@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 from pydantic import ValidationError as PydanticValidationError
@@ -24,55 +23,25 @@ from service.auth import passwords
 from service.common.requests import parse_json, unstorable_text
 from service.common.schemas import validation_fields
 from service.errors import BadRequest, InvalidInput
-from service.extensions import db
 from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
 
 BATCH_SIZE = 1000
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", ""}
+FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
+
+ImportedUser = UserCreate | UserImportHashed
 
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (format, header, encoding)."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    row: int
-    message: str
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    row: int
-    email: str
-    name: str
-    is_admin: bool
-    password: str | None = None
-    password_hash: str | None = None
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    created: int
-    skipped: int
-
-
-class Progress(Protocol):
-    def __enter__(self) -> Progress: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
+class Bar(Protocol):
     def update(self, n_steps: int) -> None: ...
 
 
-ProgressFactory = Callable[[str, int], Progress]
+Progress = Callable[[str, int], AbstractContextManager[Bar]]
+"""Makes a progress bar from a label and a length, as `click.progressbar` does."""
 
 
 def read_rows(path: Path) -> list[tuple[int, Any]]:
@@ -120,111 +89,90 @@ def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
             yield number, _fields_text((error.details or {}).get("fields", {}))
 
 
-def validate_rows(raw_rows: Sequence[tuple[int, Any]]) -> tuple[list[ImportRow], list[Problem]]:
-    """Check each row with the API's rules; duplicates inside the file are problems too."""
-    rows: list[ImportRow] = []
-    problems: list[Problem] = []
+def validate_rows(
+    raw_rows: Sequence[tuple[int, Any]],
+) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
+    """The rows as users, and each bad row's number and problem (duplicates in the file too)."""
+    users: list[ImportedUser] = []
+    problems: list[tuple[int, str]] = []
     first_seen: dict[str, int] = {}
     for number, record in raw_rows:
-        row = _validate(number, record)
-        if isinstance(row, Problem):
-            problems.append(row)
-            continue
-        if row.email in first_seen:
-            problems.append(Problem(number, f"duplicate of row {first_seen[row.email]}"))
-            continue
-        first_seen[row.email] = number
-        rows.append(row)
-    return rows, problems
+        user = _validate(record)
+        if isinstance(user, str):
+            problems.append((number, user))
+        elif user.email in first_seen:
+            problems.append((number, f"duplicate of row {first_seen[user.email]}"))
+        else:
+            first_seen[user.email] = number
+            users.append(user)
+    return users, problems
 
 
-def _validate(number: int, record: Any) -> ImportRow | Problem:
+def _validate(record: Any) -> ImportedUser | str:
+    """The row as a user, or what is wrong with it."""
     if isinstance(record, str):
-        return Problem(number, record)
+        return record
     if not isinstance(record, dict):
-        return Problem(number, "each row must be an object")
+        return "each row must be an object"
     unstorable = unstorable_text(record)  # CSV cells too: PostgreSQL cannot store NUL
     if unstorable:
-        return Problem(number, _fields_text(unstorable))
+        return _fields_text(unstorable)
     record = dict(record)
     if isinstance(record.get("is_admin"), str):
         flag = record["is_admin"].strip().lower()
-        if flag not in _TRUE | _FALSE:
-            return Problem(number, f"is_admin: {record['is_admin']!r} is not true or false")
-        record["is_admin"] = flag in _TRUE
+        if flag not in FLAGS:
+            return f"is_admin: {record['is_admin']!r} is not true or false"
+        record["is_admin"] = FLAGS[flag]
     if "password" in record and "password_hash" in record:
-        return Problem(number, "give password or password_hash, not both")
+        return "give password or password_hash, not both"
+    schema = UserImportHashed if "password_hash" in record else UserCreate
     try:
-        if "password_hash" in record:
-            hashed = UserImportHashed.model_validate(record)
-            return ImportRow(
-                number,
-                hashed.email,
-                hashed.name,
-                hashed.is_admin,
-                password_hash=hashed.password_hash,
-            )
-        plain = UserCreate.model_validate(record)
+        return schema.model_validate(record)
     except PydanticValidationError as error:
-        return Problem(number, _fields_text(validation_fields(error)))
-    return ImportRow(number, plain.email, plain.name, plain.is_admin, password=plain.password)
+        return _fields_text(validation_fields(error))
 
 
 def _fields_text(fields: dict[str, list[str]]) -> str:
     return "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
 
 
-async def import_rows(rows: Sequence[ImportRow], *, progress: ProgressFactory) -> ImportResult:
-    """Write every row whose email is new, in one transaction."""
-    session = db.session_for_task()
-    async with session, session.begin():
-        existing = await _existing_emails(session, [row.email for row in rows])
-        fresh = [row for row in rows if row.email not in existing]
-        to_hash = [row for row in fresh if row.password is not None]
-        hashed = await _hash_passwords([row.password or "" for row in to_hash], progress)
-        hash_of_row = {row.row: value for row, value in zip(to_hash, hashed, strict=True)}
-        values = []
-        for row in fresh:
-            password_hash = row.password_hash or hash_of_row[row.row]
-            values.append(
-                {
-                    "email": row.email,
-                    "name": row.name,
-                    "is_admin": row.is_admin,
-                    "password_hash": password_hash,
-                }
-            )
-        insert = (
-            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        statement = insert(User).on_conflict_do_nothing(index_elements=["email"])
-        with progress("Writing users", len(values)) as bar:
-            for start in range(0, len(values), BATCH_SIZE):
-                batch = values[start : start + BATCH_SIZE]
-                await session.execute(statement, batch)
-                bar.update(len(batch))
-    return ImportResult(created=len(fresh), skipped=len(rows) - len(fresh))
-
-
-async def _existing_emails(session: AsyncSession, emails: list[str]) -> set[str]:
-    found: set[str] = set()
+async def import_users(
+    session: AsyncSession, *, users: Sequence[ImportedUser], progress: Progress
+) -> tuple[int, int]:
+    """Write every user whose email is new; (created, skipped)."""
+    # Known emails are left out before hashing: no argon2 time is spent on them.
+    emails = [user.email for user in users]
+    existing: set[str] = set()
     for start in range(0, len(emails), BATCH_SIZE):
-        chunk = emails[start : start + BATCH_SIZE]
-        found.update(await session.scalars(select(User.email).where(User.email.in_(chunk))))
-    return found
+        query = select(User.email).where(User.email.in_(emails[start : start + BATCH_SIZE]))
+        existing.update(await session.scalars(query))
+    fresh = [user for user in users if user.email not in existing]
+    plain = [user.password for user in fresh if isinstance(user, UserCreate)]
+    hashes = iter(await _hash_passwords(plain, progress))  # in the order of `fresh`
+    values = [
+        user.model_dump(include={"email", "name", "is_admin"})
+        | {"password_hash": next(hashes) if isinstance(user, UserCreate) else user.password_hash}
+        for user in fresh
+    ]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(User).on_conflict_do_nothing(index_elements=["email"])
+    with progress("Writing users", len(values)) as bar:
+        for start in range(0, len(values), BATCH_SIZE):
+            batch = values[start : start + BATCH_SIZE]
+            await session.execute(statement, batch)
+            bar.update(len(batch))
+    return len(fresh), len(users) - len(fresh)
 
 
-async def _hash_passwords(plain: list[str], progress: ProgressFactory) -> list[str]:
+async def _hash_passwords(plain: list[str], progress: Progress) -> list[str]:
     """argon2id hashes (each with its own salt) on the hashing pool's thread per core.
 
     argon2 releases the GIL while it works, so threads keep every core busy.
     """
     if not plain:
         return []
-    loop = asyncio.get_running_loop()
-    pool = passwords.hashing_pool
     with progress("Hashing passwords", len(plain)) as bar:
-        futures = [loop.run_in_executor(pool, passwords.hash_password_sync, p) for p in plain]
-        for future in futures:
-            future.add_done_callback(lambda _: bar.update(1))
-        return list(await asyncio.gather(*futures))
+        hashing = [asyncio.ensure_future(passwords.hash_password(each)) for each in plain]
+        for task in hashing:
+            task.add_done_callback(lambda _: bar.update(1))
+        return list(await asyncio.gather(*hashing))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
+from service.auth.claims import TokenClaims
 from service.auth.sessions import list_sessions, new_session_id, start_session
 from service.config import Settings
 from service.database import utcnow
@@ -26,11 +27,7 @@ from tests.factories import PASSWORD, new_sku
 def _hashing_as_the_settings_say(settings: Settings) -> None:
     # No app is created here, and the app is what sets the hashing cost: set the tests' cheap
     # cost as create_app would, rather than hash at whatever cost another test left behind.
-    passwords.configure(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
+    passwords.configure(settings)
 
 
 async def _user(session: AsyncSession, email: str = "owner@example.com", **fields: Any) -> User:
@@ -40,14 +37,15 @@ async def _user(session: AsyncSession, email: str = "owner@example.com", **field
 
 
 async def _login(session: AsyncSession, user: User) -> None:
-    await start_session(
-        session,
-        user=user,
-        session_id=new_session_id(),
-        refresh_jti=new_session_id(),
-        expires_at=utcnow() + timedelta(hours=1),
-        user_agent=None,
-    )
+    refresh = {
+        "sub": str(user.id),
+        "exp": int((utcnow() + timedelta(hours=1)).timestamp()),
+        "iat": int(utcnow().timestamp()),
+        "jti": new_session_id(),
+        "type": "refresh",
+        "user_claims": {"sid": new_session_id(), "ver": user.token_version},
+    }
+    await start_session(session, refresh=TokenClaims.model_validate(refresh), user_agent=None)
 
 
 async def _product(session: AsyncSession, owner: User, **fields: Any) -> Product:
