@@ -18,6 +18,10 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = Base.metadata
 
+# Held for the migration's transaction on PostgreSQL: instances migrating at once (the
+# pods of one rollout) take turns, and the later ones find the schema at head.
+MIGRATION_LOCK_ID = 0x5E41C3_0001
+
 
 def _settings() -> Settings:
     settings: Settings = config.attributes.get("settings") or get_settings()
@@ -44,6 +48,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         context.run_migrations()
 
 

@@ -16,6 +16,9 @@
 #   image-build    podman build; checks: non-root user, no compiler, HEALTHCHECK, size
 #   stack-up       db + redis healthy -> migrate ran to completion -> api + lb healthy
 #   smoke-test     REST client through the published port: sign up, log in, product
+#   second-release the image plus one more migration: `migrate` runs again as on every
+#                  release (nothing deleted by hand), the schema reaches the new head,
+#                  and the running release keeps serving the data written before
 #   scale-out      api=3 behind the load balancer, all healthy
 #   revocation     a token revoked through one instance is refused by every instance
 #   sigterm        SIGTERM to an api container mid-request: the request still completes
@@ -29,13 +32,15 @@
 # Environment: CONTAINER_TEST_DIR (work dir and image cache, default
 #   /var/tmp/service-container-test), API_PORT (host port of the stack, default 18000 so
 #   it does not clash with `make run` on 8000), STACK_SUBNET, MIRROR (Debian mirror for
-#   debootstrap; default: the one in apt's sources).
+#   debootstrap; default: the one in apt's sources), COMPOSE_PROJECT_NAME (default svcct):
+#   runs with different project names, API_PORT and STACK_SUBNET can share one host and
+#   one work dir (they take turns only for the shared set-up steps).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 W=${CONTAINER_TEST_DIR:-/var/tmp/service-container-test}
-PROJECT=svcct
-IMAGE=localhost/service:container-test
+PROJECT=${COMPOSE_PROJECT_NAME:-svcct}
+IMAGE=localhost/service:$PROJECT
 export API_PORT=${API_PORT:-18000}
 export STACK_SUBNET=${STACK_SUBNET:-172.28.80.0/24}
 BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm   # the Dockerfile's FROM
@@ -59,7 +64,7 @@ for arg in "$@"; do
 done
 
 T=$W/tools/bin                 # tool venv
-ENV_FILE=$W/stack.env          # generated secrets for this run (never the repo's .env)
+ENV_FILE=$W/stack-$PROJECT.env # generated secrets for this run (never the repo's .env)
 OVERRIDE=()                    # -f deploy/compose/standins.override.yml when offline
 STACK_STARTED=0
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -78,7 +83,7 @@ step() {  # step NAME FUNCTION: runs FUNCTION under `set -e`; a failure exits vi
 
 pc() {  # podman-compose on this project (generated env file, stand-in override if offline)
   "$T/podman-compose" --project-name "$PROJECT" --env-file "$ENV_FILE" \
-    -f "$ROOT/docker-compose.yml" "${OVERRIDE[@]}" "$@" 9>&-
+    -f "$ROOT/docker-compose.yml" "${OVERRIDE[@]}" "$@" 9>&- 8>&-
 }
 project_containers() { podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}' "$@"; }
 
@@ -657,12 +662,56 @@ EOF
   req GET "http://127.0.0.1:$API_PORT/ready"; expect 200 "the remaining instances still serve"
 }
 
+second_release() {
+  # What every release does, with a schema change: the next image carries one more
+  # migration; `migrate` runs again (recreated by compose, nothing deleted by hand) and
+  # takes the schema to the new head, while the running release keeps serving.
+  local next="$IMAGE-next" head m rc dir=$W/release-$PROJECT
+  head=$(podman run --rm --no-healthcheck --network none --entrypoint python "$IMAGE" -c \
+    'from alembic.config import Config; from alembic.script import ScriptDirectory; print(ScriptDirectory.from_config(Config("alembic.ini")).get_current_head())')
+  mkdir -p "$dir"
+  cat >"$dir/release_2.py" <<EOF
+"""The container test's second release: a real schema change on top of head."""
+from alembic import op
+
+revision = "container_test_release_2"
+down_revision = "$head"
+
+
+def upgrade() -> None:
+    op.execute("COMMENT ON TABLE products IS 'container test release 2'")
+
+
+def downgrade() -> None:
+    op.execute("COMMENT ON TABLE products IS NULL")
+EOF
+  printf 'FROM %s\nCOPY release_2.py alembic/versions/\n' "$IMAGE" >"$dir/Containerfile"
+  podman build --format docker --pull=never -q -t "$next" -f "$dir/Containerfile" "$dir" >/dev/null
+  IMAGE=$next pc up -d --no-build --no-deps --force-recreate migrate >>"$W/up.log" 2>&1 \
+    || { cat "$W/up.log" >&2; return 1; }
+  m=$(container_of migrate)
+  rc=$(podman wait "$m")
+  podman logs "$m" 2>&1 | tail -3 >&2
+  [ "$rc" = 0 ] || die "the second release's migrate ($m) exited with $rc"
+  podman logs "$m" 2>&1 | grep -q "revision container_test_release_2" \
+    || die "the second release's migrate did not reach its new head"
+  log "  ok    migrate ran again for the next release: $head -> container_test_release_2"
+  req GET "http://127.0.0.1:$API_PORT/api/v1/users/me" "" "$TOKEN"
+  expect 200 "the running release still serves the first release's user"
+  [ "$(jget 'd["email"]')" = "$SMOKE_EMAIL" ] || die "/users/me returned another user: $BODY"
+}
+
 # ---------------------------------------------------------------------------------------
 mkdir -p "$W"
-exec 9>"$W/.lock"
-flock -n 9 || die "another container-test is running (lock $W/.lock)"
-# the lock must not outlive this script in conmon processes (e.g. with --keep)
-podman() { command podman "$@" 9>&-; }
+exec 9>"$W/.lock-$PROJECT"
+flock -n 9 || die "another container-test of project $PROJECT is running (lock $W/.lock-$PROJECT)"
+# Runs of other projects share the tools, podman's storage and the base images: the set-up
+# steps take turns under a second lock.
+exec 8>"$W/.setup-lock"
+flock -w 3600 8 || die "the set-up lock $W/.setup-lock was not released within an hour"
+# the locks must not outlive this script in conmon processes (e.g. with --keep)
+podman() { command podman "$@" 9>&- 8>&-; }
+
 cd "$ROOT"
 log "repo $ROOT, work dir $W, stack on host port $API_PORT"
 
@@ -679,9 +728,11 @@ step lint lint
 [ "$LINT_ONLY" = 1 ] && exit 0
 step base-images base_images
 step image-build image_build
+exec 8>&-   # the set-up is done: another project's run may start its own
 [ "$NO_STACK" = 1 ] && exit 0
 step stack-up stack_up
 step smoke-test smoke_test
+step second-release second_release
 step scale-out scale_out
 step revocation revocation
 step sigterm sigterm

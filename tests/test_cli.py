@@ -89,6 +89,29 @@ def test_check_after_init_db_on_postgres_and_redis_is_all_ok(
     assert "✗" not in check.stdout
 
 
+def test_init_db_run_by_several_instances_at_once_migrates_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The pods of a rollout all run `init-db` as they start: they take turns (an advisory
+    lock), so none fails on a table another is creating, and the schema ends at head."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "APP_ENV": "testing",
+        "DATABASE_URL": postgres_url,
+    }
+    runs = [
+        subprocess.Popen(
+            [str(SERVICE), "init-db"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+    check = service(tmp_path, "check", database_url=postgres_url)
+    assert line_of(check.stdout, "Migrations").startswith("✓"), check.stdout
+
+
 def test_check_with_redis_on_closed_port_marks_redis_and_exits_1(
     tmp_path: Path, postgres_url: str
 ) -> None:
