@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     db.init_app(app, settings)
     idempotency.init_app(app)
     redis_client.init_app(app, settings)
-    cache.init_app(app, settings, metrics=metrics)
+    cache.init_app(app)
     jwt.init_app(app)
     tokens.init_app(app, settings, jwt=jwt, redis=lambda: redis_client.client)
     passwords.configure(

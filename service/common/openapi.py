@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable
-from typing import Any
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from quart import Quart
@@ -17,6 +18,7 @@ from service.common.schemas import ErrorBody
 
 _VERSION_RE = re.compile(r"^/api/(v\d+)/")
 OPERATION_DOCS_ATTRIBUTE = "_service_operation_docs"
+V = TypeVar("V", bound=Callable[..., Any])
 
 
 class NoContent(BaseModel):
@@ -52,6 +54,20 @@ def document_operation(
         docs["response_headers"].setdefault(status, {}).update(headers)
 
 
+def errors(*statuses: int) -> Callable[[V], V]:
+    """Document `statuses` as answered with the contract's error body.
+
+    Only what a view itself decides (403, a conflict): the provider adds the statuses every
+    route of its kind may give (`_add_common_errors`).
+    """
+
+    def decorator(view: V) -> V:
+        document_operation(view, errors={status: HTTPStatus(status).phrase for status in statuses})
+        return view
+
+    return decorator
+
+
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """Bodiless 204s, version-unique operation ids, and the errors every route can answer."""
 
@@ -76,7 +92,7 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         for path, operations in document["paths"].items():
             if path.startswith("/api/"):
                 for method, operation in operations.items():
-                    _add_common_errors(method, operation)
+                    _add_common_errors(path, method, operation)
         return document
 
     def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
@@ -95,7 +111,7 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         return super().build_response_object(model, headers_model)
 
 
-def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
+def _add_common_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     """Document the contract's error responses that any route of this kind may give."""
     # int keys, like quart-schema's own: the JSON encoder sorts them together
     errors: dict[int, str] = {
@@ -103,6 +119,8 @@ def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
         500: "Internal or database error",
         503: "Database unreachable (with Retry-After)",
     }
+    if "{" in path:
+        errors[404] = "No such resource"
     if operation.get("security"):
         errors[401] = "Missing, malformed, expired, revoked or wrong-type token"
     if method in _BODY_METHODS and "requestBody" in operation:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from pydantic import BaseModel, ConfigDict, Field
-from quart import request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+from quart import current_app, request
 
 from service.common.schemas import QueryInt
 from service.common.urls import public_url
@@ -67,22 +69,45 @@ def _page_url(page: int, per_page: int) -> str:
     return public_url(f"{request.root_path}{request.path}?{urlencode(args)}")
 
 
-class CursorCodec:
-    """Signs keyset positions so clients can only hand back cursors we issued."""
+class Keyset:
+    """A v2 list's signed cursor: the (sort value, id) of a page's last row.
 
-    def __init__(self, secret: str, *, salt: str) -> None:
-        self._serializer = URLSafeSerializer(secret, salt=salt)
+    It is valid only with the `scope` (sort and filters) it was issued for, and only from
+    this service: the salt tells lists apart, the app's secret signs it.
+    """
 
-    def encode(self, position: dict[str, Any]) -> str:
-        return str(self._serializer.dumps(position))
+    def __init__(self, salt: str, value: Any = StrictInt, scope: Any = None) -> None:
+        self._serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+        self._position = TypeAdapter(tuple[value, StrictInt])
+        self.scope = scope
 
-    def decode(self, cursor: str) -> dict[str, Any]:
+    def after(self, cursor: str | None) -> tuple[Any, int] | None:
+        """The (sort value, id) `cursor` points after; 400 when it is not one for this list."""
+        if cursor is None:  # an empty cursor is no cursor we issued
+            return None
         try:
             position = self._serializer.loads(cursor)
         except BadSignature:
-            raise InvalidInput.for_fields(
-                {"cursor": ["This cursor was not issued by this service or was altered"]}
-            ) from None
+            raise _invalid("This cursor was not issued by this service or was altered") from None
         if not isinstance(position, dict):
-            raise InvalidInput.for_fields({"cursor": ["Malformed cursor"]})
-        return position
+            raise _invalid("Malformed cursor")
+        if position.get("for") != self.scope:
+            raise _invalid("This cursor was issued for another sort or filter")
+        try:
+            after: tuple[Any, int] = self._position.validate_python(position.get("after"))
+        except ValidationError:
+            raise _invalid("Malformed cursor") from None
+        return after
+
+    def page(
+        self, rows: Sequence[T], limit: int, position: Callable[[T], tuple[Any, int]]
+    ) -> tuple[Sequence[T], str | None]:
+        """The first `limit` of `rows` (fetched `limit + 1`) and the next page's cursor."""
+        if len(rows) <= limit:
+            return rows, None
+        after = to_jsonable_python(position(rows[limit - 1]))
+        return rows[:limit], str(self._serializer.dumps({"for": self.scope, "after": after}))
+
+
+def _invalid(message: str) -> InvalidInput:
+    return InvalidInput.for_fields({"cursor": [message]})

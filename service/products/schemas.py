@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -24,6 +27,13 @@ PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 
 SortKey = Literal["id", "name", "price_cents", "created_at"]
+# What a v2 cursor's sort value must be, per key.
+SORT_TYPES: dict[SortKey, Any] = {
+    "id": StrictInt,
+    "name": StrictStr,
+    "price_cents": StrictInt,
+    "created_at": AwareDatetime,
+}
 Sort = Literal[
     "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -84,16 +84,9 @@ async def list_products_after(
     """Up to `limit` matching products that follow `after` = (sort value, id) (keyset page)."""
     query = select(Product).where(*_conditions(filters))
     if after is not None:
-        column = SORT_COLUMNS[filters.sort_key]
-        value, after_id = after
-        if filters.sort_key == "id":
-            query = query.where(
-                Product.id < after_id if filters.descending else Product.id > after_id
-            )
-        elif filters.descending:
-            query = query.where(or_(column < value, and_(column == value, Product.id < after_id)))
-        else:
-            query = query.where(or_(column > value, and_(column == value, Product.id > after_id)))
+        # Row values: (sort value, id) past the cursor's, in the list's direction.
+        position = tuple_(SORT_COLUMNS[filters.sort_key], Product.id)
+        query = query.where(position < after if filters.descending else position > after)
     products = await session.scalars(_ordered(query, filters).limit(limit))
     return products.all()
 
