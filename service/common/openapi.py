@@ -43,15 +43,18 @@ def document_operation(
     Decorators that handle headers for many routes call this, so each route's document
     comes from the same place as its behaviour.
     """
-    docs = getattr(view, OPERATION_DOCS_ATTRIBUTE, None)
-    if docs is None:
-        docs = {"parameters": [], "errors": {}, "responses": {}, "response_headers": {}}
-        setattr(view, OPERATION_DOCS_ATTRIBUTE, docs)
+    docs = view.__dict__.setdefault(
+        OPERATION_DOCS_ATTRIBUTE, {"parameters": [], "errors": {}, "responses": {}, "headers": {}}
+    )
     docs["parameters"].extend(parameters or [])
-    docs["errors"].update(errors or {})
+    docs["errors"].update({status: _error(text) for status, text in (errors or {}).items()})
     docs["responses"].update(responses or {})
     for status, headers in (response_headers or {}).items():
-        docs["response_headers"].setdefault(status, {}).update(headers)
+        documented = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+        docs["headers"].setdefault(status, {}).update(documented)
 
 
 def errors(*statuses: int) -> Callable[[V], V]:
@@ -133,32 +136,20 @@ def _add_common_errors(path: str, method: str, operation: dict[str, Any]) -> Non
         errors[400] = "A query parameter fails validation"
     responses = operation.setdefault("responses", {})
     for status, description in errors.items():
-        responses.setdefault(
-            status,
-            {"description": description, "content": {"application/json": {"schema": ERROR_REF}}},
-        )
+        responses.setdefault(status, _error(description))
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
 def _with_docs(operation: dict[str, Any], docs: dict[str, Any]) -> dict[str, Any]:
     # quart-schema shares the parameter list and responses between an operation's
     # methods: build new ones rather than change those in place.
-    operation = {**operation, "parameters": [*operation.get("parameters", []), *docs["parameters"]]}
-    responses = {**operation.get("responses", {}), **docs["responses"]}
-    for status, description in docs["errors"].items():
-        existing = responses.get(status)
-        if existing is None:
-            responses[status] = {
-                "description": description,
-                "content": {"application/json": {"schema": ERROR_REF}},
-            }
-        else:
-            joined = "; ".join(part for part in (existing.get("description"), description) if part)
-            responses[status] = {**existing, "description": joined}
-    for status, headers in docs["response_headers"].items():
+    responses = {**docs["errors"], **operation.get("responses", {}), **docs["responses"]}
+    for status, headers in docs["headers"].items():
         if status in responses:
-            documented = dict(responses[status].get("headers", {}))
-            for name, description in headers.items():
-                documented[name] = {"description": description, "schema": {"type": "string"}}
+            documented = {**responses[status].get("headers", {}), **headers}
             responses[status] = {**responses[status], "headers": documented}
-    operation["responses"] = responses
-    return operation
+    parameters = [*operation.get("parameters", []), *docs["parameters"]]
+    return {**operation, "parameters": parameters, "responses": responses}
