@@ -9,11 +9,17 @@ from service.database.base import (
     NAMING_CONVENTION,
     Base,
     UTCDateTime,
+    find_row,
     lock_for_update,
     utcnow,
 )
 from service.database.engine import create_engine, unicode_lower
-from service.database.errors import is_connection_lost, is_database_locked, is_unique_violation
+from service.database.errors import (
+    flush_unique,
+    is_connection_lost,
+    is_database_locked,
+    is_unique_violation,
+)
 from service.database.session import Database
 
 __all__ = [
@@ -22,6 +28,8 @@ __all__ = [
     "Database",
     "UTCDateTime",
     "create_engine",
+    "find_row",
+    "flush_unique",
     "is_connection_lost",
     "is_database_locked",
     "is_unique_violation",

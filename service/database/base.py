@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData, false, inspect, update
 from sqlalchemy.engine import Dialect
@@ -21,6 +22,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+M = TypeVar("M", bound=Base)
 
 
 def utcnow() -> datetime:
@@ -58,3 +62,13 @@ async def lock_for_update(session: AsyncSession, model: type[Base]) -> None:
     await session.execute(
         update(model).where(false()).values({key: key}).execution_options(synchronize_session=False)
     )
+
+
+async def find_row(
+    session: AsyncSession, model: type[M], key: int, *, for_update: bool = False
+) -> M | None:
+    """The row with this primary key, or None; `for_update` locks it and reloads it."""
+    if for_update:
+        await lock_for_update(session, model)
+        return await session.get(model, key, with_for_update=True, populate_existing=True)
+    return await session.get(model, key)

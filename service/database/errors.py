@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def is_unique_violation(error: IntegrityError) -> bool:
@@ -12,6 +15,17 @@ def is_unique_violation(error: IntegrityError) -> bool:
     if code is None and original is not None and original.__cause__ is not None:
         code = getattr(original.__cause__, "sqlstate", None)
     return code == "23505" or "unique constraint" in str(original).lower()
+
+
+async def flush_unique(session: AsyncSession, conflict: Callable[[], Exception]) -> None:
+    """Flush; a unique violation raises `conflict()` (a service's pre-check leaves a race
+    with a concurrent insert, and the constraint decides it)."""
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            raise conflict() from None
+        raise
 
 
 def is_connection_lost(error: BaseException) -> bool:

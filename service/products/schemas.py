@@ -95,12 +95,7 @@ class ProductFilters(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What a cursor must be used with: the same sort and filters."""
-        return {
-            "sort": self.sort,
-            "q": self.q or None,
-            "min_price": self.min_price,
-            "max_price": self.max_price,
-        }
+        return {**self.model_dump(include={"sort", "min_price", "max_price"}), "q": self.q or None}
 
 
 class ProductPageQuery(PageQuery, ProductFilters):

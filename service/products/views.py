@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint
 from quart.views import MethodView
 from quart_schema import (
@@ -18,7 +16,7 @@ from service.common.conditional import require_if_match, tagged_read, tagged_wri
 from service.common.openapi import NoContent, errors
 from service.common.pagination import CursorPage, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view
+from service.common.views import add_class_view, item_update
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
@@ -69,25 +67,14 @@ class ProductCollection(MethodView):
         return await idempotent(create)
 
 
-def _update_method(body: type[ProductReplace | ProductUpdate], doc: str) -> Any:
-    @auth_required
-    @validate_request(body)
-    @validate_response(ProductRead)
-    @errors(403, 409)
-    @tagged_write
-    async def update(
-        self: MethodView, id: int, data: ProductReplace | ProductUpdate
-    ) -> ProductRead:
-        session = db.session()
-        product = await services.get_product(session, id, for_update=True)
-        ensure_owner_or_admin(product)
-        require_if_match(ProductRead.model_validate(product))
-        product = await services.update_product(session, product, data=data)
-        caching.delete([id], owner_id=product.owner_id)
-        return ProductRead.model_validate(product)
-
-    update.__doc__ = doc
-    return update
+async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> ProductRead:
+    session = db.session()
+    product = await services.get_product(session, product_id, for_update=True)
+    ensure_owner_or_admin(product)
+    require_if_match(ProductRead.model_validate(product))
+    product = await services.update_product(session, product, data=data)
+    caching.delete([product_id], owner_id=product.owner_id)
+    return ProductRead.model_validate(product)
 
 
 class ProductItem(MethodView):
@@ -99,10 +86,18 @@ class ProductItem(MethodView):
         """One product."""
         return ProductRead.model_validate(await caching.product_json(id))
 
-    put = _update_method(
-        ProductReplace, "Replace a product (owner or admin); a left-out description is cleared."
+    put = item_update(
+        ProductReplace,
+        ProductRead,
+        _update,
+        "Replace a product (owner or admin); a left-out description is cleared.",
     )
-    patch = _update_method(ProductUpdate, "Update some fields of a product (owner or admin).")
+    patch = item_update(
+        ProductUpdate,
+        ProductRead,
+        _update,
+        "Update some fields of a product (owner or admin).",
+    )
 
     @auth_required
     @document_response(NoContent, 204)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint, request
 from quart.views import MethodView
 from quart_schema import (
@@ -18,7 +16,7 @@ from service.common.conditional import require_if_match, tagged_read, tagged_wri
 from service.common.openapi import NoContent, errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view
+from service.common.views import add_class_view, item_update
 from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
@@ -83,26 +81,17 @@ class UserCollection(MethodView):
         return await idempotent(create)
 
 
-def _update_method() -> Any:
-    # The contract gives PUT the meaning of PATCH: any of the fields.
-    @auth_required
-    @validate_request(UserUpdate)
-    @validate_response(UserRead)
-    @errors(403, 409)
-    @tagged_write
-    async def update(self: MethodView, id: int, data: UserUpdate) -> UserRead:
-        ensure_self_or_admin(id)
-        if data.is_admin is not None:
-            ensure_admin()
-        session = db.session()
-        user = await services.get_user(session, id, for_update=True)
-        require_if_match(UserRead.model_validate(user))
-        user = await services.update_user(session, user, data=data, by_self=id == current_user.id)
-        cache.delete_memoized(caching.user_json, id)
-        return UserRead.model_validate(user)
-
-    update.__doc__ = UPDATE_DOC
-    return update
+async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    ensure_self_or_admin(user_id)
+    if data.is_admin is not None:
+        ensure_admin()
+    session = db.session()
+    user = await services.get_user(session, user_id, for_update=True)
+    require_if_match(UserRead.model_validate(user))
+    by_self = user_id == current_user.id
+    user = await services.update_user(session, user, data=data, by_self=by_self)
+    cache.delete_memoized(caching.user_json, user_id)
+    return UserRead.model_validate(user)
 
 
 class UserItem(MethodView):
@@ -117,8 +106,9 @@ class UserItem(MethodView):
         ensure_self_or_admin(id)
         return UserRead.model_validate(await caching.user_json(id))
 
-    put = _update_method()
-    patch = _update_method()
+    # The contract gives PUT the meaning of PATCH: any of the fields.
+    put = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
+    patch = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
 
     @auth_required
     @document_response(NoContent, 204)
