@@ -79,13 +79,7 @@ async def create_product(session: AsyncSession, *, owner_id: int, data: ProductC
     """A new product owned by `owner_id`; raises SkuTaken."""
     if await find_product_by_sku(session, data.sku) is not None:
         raise SkuTaken()
-    product = Product(
-        name=data.name,
-        sku=data.sku,
-        price_cents=data.price_cents,
-        description=data.description,
-        owner_id=owner_id,
-    )
+    product = Product(**data.model_dump(), owner_id=owner_id)
     session.add(product)
     await flush_unique(session, SkuTaken)
     return product

@@ -32,6 +32,8 @@ from service.products.schemas import (
 )
 
 Headers = dict[str, str]
+REPLACE_SUMMARY = "Replace a product (owner or admin); a left-out description is cleared."
+UPDATE_SUMMARY = "Update some fields of a product (owner or admin)."
 
 
 class ProductCollection(MethodView):
@@ -61,18 +63,24 @@ class ProductCollection(MethodView):
                 db.session(), owner_id=current_user.id, data=data
             )
             caching.delete([], owner_id=product.owner_id)
-            location = created_url(product.id)
-            return ProductRead.model_validate(product), 201, {"Location": location}
+            return ProductRead.model_validate(product), 201, {"Location": created_url(product.id)}
 
         return await idempotent(create)
 
 
-async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> ProductRead:
-    session = db.session()
-    product = await services.get_product(session, product_id, for_update=True)
-    ensure_owner_or_admin(product)
+async def _changeable(product_id: int) -> Product:
+    """The product, locked, once the caller may change it and its If-Match holds."""
+    product = await services.get_product(db.session(), product_id, for_update=True)
+    # Products are public, so a 404 before the 403 reveals nothing.
+    if not current_user.is_admin and product.owner_id != current_user.id:
+        raise NotYourProduct()
     require_if_match(ProductRead.model_validate(product))
-    product = await services.update_product(session, product, data=data)
+    return product
+
+
+async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> ProductRead:
+    product = await _changeable(product_id)
+    product = await services.update_product(db.session(), product, data=data)
     caching.delete([product_id], owner_id=product.owner_id)
     return ProductRead.model_validate(product)
 
@@ -86,18 +94,8 @@ class ProductItem(MethodView):
         """One product."""
         return ProductRead.model_validate(await caching.product_json(id))
 
-    put = item_update(
-        ProductReplace,
-        ProductRead,
-        _update,
-        "Replace a product (owner or admin); a left-out description is cleared.",
-    )
-    patch = item_update(
-        ProductUpdate,
-        ProductRead,
-        _update,
-        "Update some fields of a product (owner or admin).",
-    )
+    put = item_update(ProductReplace, ProductRead, _update, REPLACE_SUMMARY)
+    patch = item_update(ProductUpdate, ProductRead, _update, UPDATE_SUMMARY)
 
     @auth_required
     @document_response(NoContent, 204)
@@ -105,19 +103,10 @@ class ProductItem(MethodView):
     @tagged_write
     async def delete(self, id: int) -> tuple[str, int]:
         """Delete a product (owner or admin)."""
-        session = db.session()
-        product = await services.get_product(session, id, for_update=True)
-        ensure_owner_or_admin(product)
-        require_if_match(ProductRead.model_validate(product))
-        await services.delete_product(session, product)
+        product = await _changeable(id)
+        await services.delete_product(db.session(), product)
         caching.delete([id], owner_id=product.owner_id)
         return "", 204
-
-
-def ensure_owner_or_admin(product: Product) -> None:
-    # Products are public, so a 404 before the 403 reveals nothing.
-    if not current_user.is_admin and product.owner_id != current_user.id:
-        raise NotYourProduct()
 
 
 class ProductCollectionV2(ProductCollection):

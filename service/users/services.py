@@ -56,12 +56,8 @@ async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
     """A new user with a hashed password; raises EmailTaken."""
     if await find_user_by_email(session, data.email) is not None:
         raise EmailTaken()
-    user = User(
-        email=data.email,
-        name=data.name,
-        is_admin=data.is_admin,
-        password_hash=await passwords.hash_password(data.password),
-    )
+    password_hash = await passwords.hash_password(data.password)
+    user = User(**data.model_dump(exclude={"password"}), password_hash=password_hash)
     session.add(user)
     await flush_unique(session, EmailTaken)
     return user

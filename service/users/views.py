@@ -24,6 +24,7 @@ from service.products import services as product_services
 from service.rate_limit import from_setting, limit_blueprint
 from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
+from service.users.models import User
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
 Headers = dict[str, str]
@@ -75,21 +76,26 @@ class UserCollection(MethodView):
 
         async def create() -> tuple[UserRead, int, Headers]:
             user = await services.create_user(db.session(), data=data)
-            location = created_url(user.id)
-            return UserRead.model_validate(user), 201, {"Location": location}
+            return UserRead.model_validate(user), 201, {"Location": created_url(user.id)}
 
         return await idempotent(create)
 
 
-async def _update(user_id: int, data: UserUpdate) -> UserRead:
+async def _changeable(user_id: int) -> User:
+    """The user, locked, once the caller may change them and the If-Match holds."""
     ensure_self_or_admin(user_id)
+    user = await services.get_user(db.session(), user_id, for_update=True)
+    require_if_match(UserRead.model_validate(user))
+    return user
+
+
+async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    ensure_self_or_admin(user_id)  # before the admin check: a stranger gets NotYourAccount
     if data.is_admin is not None:
         ensure_admin()
-    session = db.session()
-    user = await services.get_user(session, user_id, for_update=True)
-    require_if_match(UserRead.model_validate(user))
+    user = await _changeable(user_id)
     by_self = user_id == current_user.id
-    user = await services.update_user(session, user, data=data, by_self=by_self)
+    user = await services.update_user(db.session(), user, data=data, by_self=by_self)
     cache.delete_memoized(caching.user_json, user_id)
     return UserRead.model_validate(user)
 
@@ -116,12 +122,9 @@ class UserItem(MethodView):
     @tagged_write
     async def delete(self, id: int) -> tuple[str, int]:
         """Delete a user and their products (self or admin)."""
-        ensure_self_or_admin(id)
-        session = db.session()
-        user = await services.get_user(session, id, for_update=True)
-        require_if_match(UserRead.model_validate(user))
-        product_ids = await product_services.product_ids_of(session, owner_id=id)
-        await services.delete_user(session, user)
+        user = await _changeable(id)
+        product_ids = await product_services.product_ids_of(db.session(), owner_id=id)
+        await services.delete_user(db.session(), user)
         cache.delete_memoized(caching.user_json, id)
         product_caching.delete(product_ids, owner_id=id)
         return "", 204
