@@ -46,11 +46,12 @@ _FAILED = object()
 class Cache:
     """`cached`, `memoize`, `delete` and `delete_memoized`, on top of a cashews cache."""
 
+    metrics: Metrics  # the app's, from init_app
+
     def __init__(self) -> None:
         self.backend = CashewsCache(name="service")
         self.prefix = ""
         self.ttl = 60
-        self.metrics: Metrics | None = None
         self._templates: dict[Callable[..., Any], str] = {}
 
     def init_app(self, app: Quart) -> None:
@@ -90,7 +91,7 @@ class Cache:
             return await compute()
         full_key = f"{self.prefix}{namespace}:{int(generation or 0)}:{key}"
         value = await self._get(full_key)
-        self._count("miss" if value is _MISSING else "hit")
+        self.metrics.cache_requests.labels("miss" if value is _MISSING else "hit").inc()
         if value is _MISSING:
             async with self._lock(f"{full_key}:lock"):
                 value = await self._get(full_key)  # computed by the holder we waited for?
@@ -190,10 +191,5 @@ class Cache:
                 type(error).__name__,
                 error,
             )
-            if self.metrics is not None:
-                self.metrics.redis_errors.labels(f"cache_{operation}").inc()
+            self.metrics.redis_errors.labels(f"cache_{operation}").inc()
             return _FAILED
-
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.cache_requests.labels(result).inc()

@@ -53,10 +53,8 @@ def page_headers(query: PageQuery, total: int) -> dict[str, str]:
     links = {"first": 1, "last": last}
     if query.page < last:
         links["next"] = query.page + 1
-    if 1 < query.page <= last:
-        links["prev"] = query.page - 1
-    elif query.page > last:
-        links["prev"] = last
+    if query.page > 1:  # past the end, the previous page is the last one
+        links["prev"] = min(query.page - 1, last)
     link = ", ".join(
         f'<{_page_url(page, query.per_page)}>; rel="{rel}"' for rel, page in links.items()
     )
