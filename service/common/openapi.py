@@ -4,15 +4,13 @@ headers and statuses that shared request handling (ETags, idempotency keys) adds
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from quart import Quart
-from quart_schema import OpenAPIProvider, QuartSchema
-from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
+from quart import current_app
+from quart_schema import OpenAPIProvider
 
 from service.common.schemas import ErrorBody
 
@@ -74,13 +72,9 @@ def errors(*statuses: int) -> Callable[[V], V]:
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """Bodiless 204s, version-unique operation ids, and the errors every route can answer."""
 
-    def __init__(self, app: Quart, extension: QuartSchema) -> None:
-        super().__init__(app, extension)
-        self.app = weakref.proxy(app)  # as the base class holds it: no cycle through the app
-
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
-        docs = getattr(self.app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
+        docs = getattr(current_app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
         if docs is not None:
             for operations in paths.values():
                 for method, operation in operations.items():
@@ -99,9 +93,6 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         return document
 
     def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
-        explicit: str | None = getattr(func, QUART_SCHEMA_OPERATION_ID_ATTRIBUTE, None)
-        if explicit is not None:
-            return f"{method.lower()}_{explicit}"
         match = _VERSION_RE.match(path)
         version = f"{match.group(1)}_" if match else ""
         return f"{method.lower()}_{version}{func.__name__}"
