@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from quart import Blueprint
 from quart.typing import ResponseReturnValue, RouteCallable
 from quart.views import MethodView
-from quart_schema import validate_request, validate_response
+from quart_schema import document_response, validate_request, validate_response
 
 from service.auth.guards import auth_required
 from service.common.conditional import tagged_write
-from service.common.openapi import errors
+from service.common.openapi import NoContent, errors
 
 
 def add_class_view(blueprint: Blueprint, rule: str, view: RouteCallable) -> None:
@@ -71,6 +71,24 @@ def item_update(
     @tagged_write
     async def method(self: MethodView, id: int, data: Any) -> BaseModel:
         return await update(id, data)
+
+    method.__doc__ = summary
+    return method
+
+
+def item_delete(delete: Callable[[int], Awaitable[None]], summary: str) -> Any:
+    """An item view's `delete`: a token, `delete(id)`, 204 without a body.
+
+    The caller may be refused (403); `If-Match` is honoured.
+    """
+
+    @auth_required
+    @document_response(NoContent, 204)
+    @errors(403)
+    @tagged_write
+    async def method(self: MethodView, id: int) -> tuple[str, int]:
+        await delete(id)
+        return "", 204
 
     method.__doc__ = summary
     return method

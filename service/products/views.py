@@ -5,18 +5,16 @@ from __future__ import annotations
 from quart import Blueprint
 from quart.views import MethodView
 from quart_schema import (
-    document_response,
     validate_querystring,
     validate_request,
     validate_response,
 )
 
 from service.auth.guards import auth_required, current_user
-from service.common.conditional import require_if_match, tagged_read, tagged_write
-from service.common.openapi import NoContent, errors
+from service.common.conditional import require_if_match, tagged_read
 from service.common.pagination import CursorPage, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_update
+from service.common.views import add_class_view, item_delete, item_update
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
@@ -85,6 +83,12 @@ async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> Prod
     return ProductRead.model_validate(product)
 
 
+async def _delete(product_id: int) -> None:
+    product = await _changeable(product_id)
+    await services.delete_product(db.session(), product)
+    caching.delete([product_id], owner_id=product.owner_id)
+
+
 class ProductItem(MethodView):
     """One product: public reads; the owner or an admin changes it."""
 
@@ -97,16 +101,7 @@ class ProductItem(MethodView):
     put = item_update(ProductReplace, ProductRead, _update, REPLACE_SUMMARY)
     patch = item_update(ProductUpdate, ProductRead, _update, UPDATE_SUMMARY)
 
-    @auth_required
-    @document_response(NoContent, 204)
-    @errors(403)
-    @tagged_write
-    async def delete(self, id: int) -> tuple[str, int]:
-        """Delete a product (owner or admin)."""
-        product = await _changeable(id)
-        await services.delete_product(db.session(), product)
-        caching.delete([id], owner_id=product.owner_id)
-        return "", 204
+    delete = item_delete(_delete, "Delete a product (owner or admin).")
 
 
 class ProductCollectionV2(ProductCollection):

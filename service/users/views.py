@@ -5,18 +5,17 @@ from __future__ import annotations
 from quart import Blueprint, request
 from quart.views import MethodView
 from quart_schema import (
-    document_response,
     validate_querystring,
     validate_request,
     validate_response,
 )
 
 from service.auth.guards import auth_required, authenticate, current_user
-from service.common.conditional import require_if_match, tagged_read, tagged_write
-from service.common.openapi import NoContent, errors
+from service.common.conditional import require_if_match, tagged_read
+from service.common.openapi import errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_update
+from service.common.views import add_class_view, item_delete, item_update
 from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
@@ -99,6 +98,14 @@ async def _update(user_id: int, data: UserUpdate) -> UserRead:
     return UserRead.model_validate(user)
 
 
+async def _delete(user_id: int) -> None:
+    user = await _changeable(user_id)
+    product_ids = await product_services.product_ids_of(db.session(), owner_id=user_id)
+    await services.delete_user(db.session(), user)
+    cache.delete_memoized(caching.user_json, user_id)
+    product_caching.delete(product_ids, owner_id=user_id)
+
+
 class UserItem(MethodView):
     """One user: self or an admin."""
 
@@ -115,18 +122,7 @@ class UserItem(MethodView):
     put = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
     patch = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
 
-    @auth_required
-    @document_response(NoContent, 204)
-    @errors(403)
-    @tagged_write
-    async def delete(self, id: int) -> tuple[str, int]:
-        """Delete a user and their products (self or admin)."""
-        user = await _changeable(id)
-        product_ids = await product_services.product_ids_of(db.session(), owner_id=id)
-        await services.delete_user(db.session(), user)
-        cache.delete_memoized(caching.user_json, id)
-        product_caching.delete(product_ids, owner_id=id)
-        return "", 204
+    delete = item_delete(_delete, "Delete a user and their products (self or admin).")
 
 
 class UserCollectionV2(UserCollection):
