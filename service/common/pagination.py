@@ -10,12 +10,15 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 from quart import current_app, request
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.common.schemas import QueryInt
 from service.common.urls import public_url
 from service.errors import InvalidInput
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class PageQuery(BaseModel):
@@ -45,6 +48,22 @@ class CursorPage(BaseModel, Generic[T]):
 
     data: list[T]
     next_cursor: str | None
+
+
+async def page_of(
+    session: AsyncSession, query: Select[M], *, offset: int, limit: int
+) -> tuple[Sequence[M], int]:
+    """One v1 page of `query`'s rows, and how many rows it has in all.
+
+    Past the end nothing is read (an offset of any size never reaches SQL), and a page never
+    asks for more than the rows left (a limit of any size binds as an integer).
+    """
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    total = int(await session.scalar(counted) or 0)
+    if offset >= total:
+        return [], total
+    rows = await session.scalars(query.offset(offset).limit(min(limit, total - offset)))
+    return rows.all(), total
 
 
 def page_headers(query: PageQuery, total: int) -> dict[str, str]:

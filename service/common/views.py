@@ -56,9 +56,11 @@ def item_update(
     body: type[BaseModel],
     read: type[BaseModel],
     update: Callable[[int, Any], Awaitable[BaseModel]],
-    summary: str,
+    summary: str | None = None,
 ) -> Any:
     """An item view's `put` or `patch`: a token, `body` in, `update(id, data)`, `read` out.
+
+    Its summary is `summary`, or else `update`'s docstring.
 
     The caller may be refused (403) or conflict with another item (409); `If-Match` is
     honoured and the answer carries the new `ETag`.
@@ -72,7 +74,7 @@ def item_update(
     async def method(self: MethodView, id: int, data: Any) -> BaseModel:
         return await update(id, data)
 
-    method.__doc__ = summary
+    method.__doc__ = summary or update.__doc__
     return method
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.common.pagination import page_of
 from service.database import find_row, flush_unique
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
@@ -42,15 +43,8 @@ async def list_products(
     session: AsyncSession, *, filters: ProductFilters, offset: int, limit: int
 ) -> tuple[Sequence[Product], int]:
     """One page of matching products in the requested order, and the total count."""
-    conditions = _conditions(filters)
-    counted = select(func.count()).select_from(Product).where(*conditions)
-    total = int(await session.scalar(counted) or 0)
-    if offset >= total:
-        # A page past the end: nothing to read (and an offset of any size never reaches SQL).
-        return [], total
-    query = _ordered(select(Product).where(*conditions), filters).offset(offset).limit(limit)
-    products = await session.scalars(query)
-    return products.all(), total
+    query = _ordered(select(Product).where(*_conditions(filters)), filters)
+    return await page_of(session, query, offset=offset, limit=limit)
 
 
 async def list_products_after(

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.auth.sessions import end_sessions
+from service.common.pagination import page_of
 from service.database import find_row, flush_unique
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
@@ -33,13 +34,7 @@ async def list_users(
     session: AsyncSession, *, offset: int, limit: int
 ) -> tuple[Sequence[User], int]:
     """One page of users by id, and the total count."""
-    total = int(await session.scalar(select(func.count()).select_from(User)) or 0)
-    if offset >= total:
-        # Past the end: nothing to read (and an offset of any size never reaches SQL).
-        return [], total
-    # Never more than the rows left, so a limit of any size binds as an integer.
-    query = select(User).order_by(User.id).offset(offset).limit(min(limit, total - offset))
-    return (await session.scalars(query)).all(), total
+    return await page_of(session, select(User).order_by(User.id), offset=offset, limit=limit)
 
 
 async def list_users_after(

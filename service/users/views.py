@@ -27,10 +27,6 @@ from service.users.models import User
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
 Headers = dict[str, str]
-UPDATE_DOC = """Update any of name, email, password (self or admin); `is_admin` only by an admin.
-
-Changing one's own password needs `current_password`; it ends every login.
-"""
 
 
 def ensure_self_or_admin(user_id: int) -> None:
@@ -88,6 +84,10 @@ async def _changeable(user_id: int) -> User:
 
 
 async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+
+    Changing one's own password needs `current_password`; it ends every login.
+    """
     ensure_self_or_admin(user_id)  # before the admin check: a stranger gets NotYourAccount
     if data.is_admin is not None:
         ensure_admin()
@@ -119,8 +119,8 @@ class UserItem(MethodView):
         return UserRead.model_validate(await caching.user_json(id))
 
     # The contract gives PUT the meaning of PATCH: any of the fields.
-    put = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
-    patch = item_update(UserUpdate, UserRead, _update, UPDATE_DOC)
+    put = item_update(UserUpdate, UserRead, _update)
+    patch = item_update(UserUpdate, UserRead, _update)
 
     delete = item_delete(_delete, "Delete a user and their products (self or admin).")
 
