@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, ParamSpec, TypeVar
 
 from cashews import Cache as CashewsCache
@@ -133,15 +133,8 @@ class Cache:
         readers that re-cached the old row between the two.
         """
         transaction = current_app.extensions["database"]
-
-        async def record() -> None:
-            await self.invalidate(*namespaces, required=True)
-
-        async def invalidate() -> None:
-            await self.invalidate(*namespaces)
-
-        transaction.before_commit(record)
-        transaction.after_commit(invalidate)
+        transaction.before_commit(partial(self.invalidate, *namespaces, required=True))
+        transaction.after_commit(partial(self.invalidate, *namespaces))
 
     def delete_memoized(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """`delete` the namespace a memoized function's result has for these arguments."""
@@ -185,11 +178,9 @@ class Cache:
         try:
             return await call
         except Exception as error:  # noqa: BLE001 - the cache failing never fails a request
+            kind = type(error).__name__
             logger.warning(
-                "cache %s failed (%s: %s); carrying on without the cache",
-                operation,
-                type(error).__name__,
-                error,
+                "cache %s failed (%s: %s); carrying on without it", operation, kind, error
             )
             self.metrics.redis_errors.labels(f"cache_{operation}").inc()
             return _FAILED
