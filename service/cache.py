@@ -1,5 +1,8 @@
 """The cache: cashews over Redis (shared by every instance), or in-process without REDIS_URL.
 
+The seed's vocabulary: `cached` (a value under a key), `memoize` (a function's result per
+the arguments its namespace template names), `delete` and `delete_memoized`.
+
 Entries are grouped in namespaces (`product:42`, `products:list`, `stats:7`). A namespace
 has a generation number inside every key of it; a write bumps the generation after its
 transaction commits, so every instance misses on its very next read, and a slow reader
@@ -13,20 +16,16 @@ database; the failure is logged and counted, never a 500.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
-import sys
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, ParamSpec, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial, wraps
+from typing import Any, ParamSpec, TypeVar
 
 from cashews import Cache as CashewsCache
-from quart import Quart
+from cashews.key import get_cache_key
+from quart import Quart, current_app
 
-from service.config import Settings
 from service.errors import CacheUnavailable
 from service.metrics import Metrics
 
@@ -41,27 +40,22 @@ LOCK_SECONDS = 5.0
 LOCK_POLL_SECONDS = 0.02
 REDIS_TIMEOUT_SECONDS = 0.5
 _MISSING = object()
-
-
-class CommitHooks(Protocol):
-    """Where work is scheduled around a commit (the request's transaction: `db`)."""
-
-    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None: ...
-
-    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+_FAILED = object()
 
 
 class Cache:
-    """`get_or_compute`, `memoize` and `invalidate`, on top of a cashews cache."""
+    """`cached`, `memoize`, `delete` and `delete_memoized`, on top of a cashews cache."""
+
+    metrics: Metrics  # the app's, from init_app
 
     def __init__(self) -> None:
         self.backend = CashewsCache(name="service")
         self.prefix = ""
         self.ttl = 60
-        self.metrics: Metrics | None = None
+        self._templates: dict[Callable[..., Any], str] = {}
 
     def init_app(self, app: Quart) -> None:
-        settings: Settings = app.extensions["settings"]
+        settings = app.extensions["settings"]
         self.prefix = f"{settings.REDIS_KEY_PREFIX}{KEY_VERSION}:"
         self.ttl = settings.CACHE_TTL
         self.metrics = app.extensions["metrics"]
@@ -82,156 +76,111 @@ class Cache:
                 )
             else:
                 self.backend.setup("mem://", size=100_000)
-            try:
-                await self.backend.init()
-            except Exception:  # noqa: BLE001 - start even when Redis is down
-                self._failed("connect")
+            await self._safely("connect", self.backend.init())  # start with Redis down
 
         async def disconnect() -> None:
-            try:
-                await self.backend.close()
-            except Exception:
-                logger.warning("closing the cache failed", exc_info=True)
+            await self._safely("close", self.backend.close())
 
         app.before_serving(connect)
         app.after_serving(disconnect)
 
-    async def get_or_compute(
-        self, namespace: str, key: str, compute: Callable[[], Awaitable[T]]
-    ) -> T:
+    async def cached(self, namespace: str, key: str, compute: Callable[[], Awaitable[T]]) -> T:
         """The cached value of `key` in `namespace`, computed (once at a time) on a miss."""
-        generation = await self._generation(namespace)
-        if generation is None:
+        generation = await self._safely("read", self.backend.get(self._generation_key(namespace)))
+        if generation is _FAILED:
             return await compute()
-        full_key = f"{self.prefix}{namespace}:{generation}:{key}"
-        cached = await self._get(full_key)
-        if cached is not _MISSING:
-            self._count("hit")
-            return cached  # type: ignore[no-any-return]
-        self._count("miss")
-        token = uuid.uuid4().hex
-        if await self._lock(full_key, token):
-            try:
-                value = await compute()
-                await self._set(full_key, value)
-                return value
-            finally:
-                await self._unlock(full_key, token)
-        waited = await self._wait_for(full_key)
-        return waited if waited is not _MISSING else await compute()
+        full_key = f"{self.prefix}{namespace}:{int(generation or 0)}:{key}"
+        value = await self._get(full_key)
+        self.metrics.cache_requests.labels("miss" if value is _MISSING else "hit").inc()
+        if value is _MISSING:
+            async with self._lock(f"{full_key}:lock"):
+                value = await self._get(full_key)  # computed by the holder we waited for?
+                if value is _MISSING:
+                    value = await compute()
+                    await self._safely("write", self.backend.set(full_key, value, expire=self.ttl))
+        return value  # type: ignore[no-any-return]
 
     def memoize(
-        self, namespace: str
+        self, namespace: str, key: str = ""
     ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
         """Cache an async function's result per namespace, e.g. `memoize("stats:{user_id}")`.
 
-        The namespace is formatted with the call's arguments; `invalidate` it to drop the
-        result. Arguments the template does not name (a session) do not affect the key.
+        `namespace` (and `key`, to tell results apart inside it) are cashews key templates
+        filled from the call's arguments; arguments they do not name (a session) do not
+        affect the key. `delete_memoized(function, user_id)` drops the namespace.
         """
 
         def decorator(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-            signature = inspect.signature(function)
-
             @wraps(function)
             async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-                bound = signature.bind(*args, **kwargs)
-                name = namespace.format(**bound.arguments)
-                return await self.get_or_compute(
-                    name, function.__qualname__, lambda: function(*args, **kwargs)
+                name = get_cache_key(function, namespace, args, kwargs)
+                suffix = get_cache_key(function, key, args, kwargs) if key else ""
+                return await self.cached(
+                    name, f"{function.__qualname__}{suffix}", lambda: function(*args, **kwargs)
                 )
 
+            self._templates[wrapper] = namespace
             return wrapper
 
         return decorator
 
-    async def invalidate(self, *namespaces: str, required: bool = False) -> None:
-        """Make every entry of these namespaces unreachable, on every instance.
-
-        A failure is logged and counted; with `required` it also raises `CacheUnavailable`.
-        """
-        for namespace in namespaces:
-            try:
-                await self.backend.incr(self._generation_key(namespace), expire=GENERATION_TTL)
-            except Exception as error:  # entries expire by TTL; only `required` refuses
-                self._failed("invalidate")
-                if required:
-                    raise CacheUnavailable() from error
-
-    def invalidate_with_commit(self, transaction: CommitHooks, *namespaces: str) -> None:
-        """Invalidate these namespaces around the transaction's commit (STYLE rule 13).
+    def delete(self, *namespaces: str) -> None:
+        """Drop these namespaces with the current request's commit (STYLE rule 13).
 
         Before the commit the invalidation is recorded, and when Redis cannot take it the
         write is refused (503, rolled back): committed, it would leave other instances
         serving the old value until CACHE_TTL. After the commit it is done again, for the
         readers that re-cached the old row between the two.
         """
+        transaction = current_app.extensions["database"]
+        transaction.before_commit(partial(self.invalidate, *namespaces, required=True))
+        transaction.after_commit(partial(self.invalidate, *namespaces))
 
-        async def record() -> None:
-            await self.invalidate(*namespaces, required=True)
+    def delete_memoized(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """`delete` the namespace a memoized function's result has for these arguments."""
+        self.delete(get_cache_key(function, self._templates[function], args, kwargs))
 
-        async def invalidate() -> None:
-            await self.invalidate(*namespaces)
+    async def invalidate(self, *namespaces: str, required: bool = False) -> None:
+        """Make every entry of these namespaces unreachable, on every instance, now.
 
-        transaction.before_commit(record)
-        transaction.after_commit(invalidate)
+        A failure is logged and counted; with `required` it also raises `CacheUnavailable`.
+        """
+        for namespace in namespaces:
+            key = self._generation_key(namespace)
+            bumped = await self._safely("invalidate", self.backend.incr(key, expire=GENERATION_TTL))
+            if bumped is _FAILED and required:  # entries expire by TTL; only `required` refuses
+                raise CacheUnavailable()
 
     def _generation_key(self, namespace: str) -> str:
         return f"{self.prefix}gen:{namespace}"
 
-    async def _generation(self, namespace: str) -> int | None:
-        try:
-            value = await self.backend.get(self._generation_key(namespace))
-        except Exception:  # noqa: BLE001
-            self._failed("read")
-            return None
-        return int(value or 0)
-
     async def _get(self, key: str) -> Any:
+        value = await self._safely("read", self.backend.get(key, default=_MISSING))
+        return _MISSING if value is _FAILED else value
+
+    @asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        """cashews' lock: one holder, the others wait (polling) until it is released.
+
+        Entered and left by hand so that only the cache's own failures are caught: without
+        a lock everyone computes, and a lock left behind expires on its own.
+        """
+        lock = self.backend.lock(key, LOCK_SECONDS, check_interval=LOCK_POLL_SECONDS)
+        locked = await self._safely("lock", lock.__aenter__()) is not _FAILED
         try:
-            return await self.backend.get(key, default=_MISSING)
-        except Exception:  # noqa: BLE001
-            self._failed("read")
-            return _MISSING
+            yield
+        finally:
+            if locked:
+                await self._safely("lock", lock.__aexit__(None, None, None))
 
-    async def _set(self, key: str, value: Any) -> None:
+    async def _safely(self, operation: str, call: Awaitable[Any]) -> Any:
+        """`call`'s result, or `_FAILED` when the cache fails (logged and counted)."""
         try:
-            await self.backend.set(key, value, expire=self.ttl)
-        except Exception:  # noqa: BLE001
-            self._failed("write")
-
-    async def _lock(self, key: str, token: str) -> bool:
-        try:
-            return bool(await self.backend.set_lock(f"{key}:lock", token, expire=LOCK_SECONDS))
-        except Exception:  # noqa: BLE001 - without a lock, everyone computes
-            self._failed("lock")
-            return True
-
-    async def _unlock(self, key: str, token: str) -> None:
-        try:
-            await self.backend.unlock(f"{key}:lock", token)
-        except Exception:  # noqa: BLE001 - the lock expires on its own
-            self._failed("lock")
-
-    async def _wait_for(self, key: str) -> Any:
-        deadline = time.monotonic() + LOCK_SECONDS
-        while time.monotonic() < deadline:
-            await asyncio.sleep(LOCK_POLL_SECONDS)
-            value = await self._get(key)
-            if value is not _MISSING:
-                return value
-        return _MISSING
-
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.cache_requests.labels(result).inc()
-
-    def _failed(self, operation: str) -> None:
-        error = sys.exc_info()[1]
-        logger.warning(
-            "cache %s failed (%s: %s); carrying on without the cache",
-            operation,
-            type(error).__name__,
-            error,
-        )
-        if self.metrics is not None:
+            return await call
+        except Exception as error:  # noqa: BLE001 - the cache failing never fails a request
+            kind = type(error).__name__
+            logger.warning(
+                "cache %s failed (%s: %s); carrying on without it", operation, kind, error
+            )
             self.metrics.redis_errors.labels(f"cache_{operation}").inc()
+            return _FAILED

@@ -4,19 +4,19 @@ headers and statuses that shared request handling (ETags, idempotency keys) adds
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable
-from typing import Any
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from quart import Quart
-from quart_schema import OpenAPIProvider, QuartSchema
-from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
+from quart import current_app
+from quart_schema import OpenAPIProvider
 
 from service.common.schemas import ErrorBody
 
 _VERSION_RE = re.compile(r"^/api/(v\d+)/")
 OPERATION_DOCS_ATTRIBUTE = "_service_operation_docs"
+V = TypeVar("V", bound=Callable[..., Any])
 
 
 class NoContent(BaseModel):
@@ -41,27 +41,40 @@ def document_operation(
     Decorators that handle headers for many routes call this, so each route's document
     comes from the same place as its behaviour.
     """
-    docs = getattr(view, OPERATION_DOCS_ATTRIBUTE, None)
-    if docs is None:
-        docs = {"parameters": [], "errors": {}, "responses": {}, "response_headers": {}}
-        setattr(view, OPERATION_DOCS_ATTRIBUTE, docs)
+    docs = view.__dict__.setdefault(
+        OPERATION_DOCS_ATTRIBUTE, {"parameters": [], "errors": {}, "responses": {}, "headers": {}}
+    )
     docs["parameters"].extend(parameters or [])
-    docs["errors"].update(errors or {})
+    docs["errors"].update({status: _error(text) for status, text in (errors or {}).items()})
     docs["responses"].update(responses or {})
     for status, headers in (response_headers or {}).items():
-        docs["response_headers"].setdefault(status, {}).update(headers)
+        documented = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+        docs["headers"].setdefault(status, {}).update(documented)
+
+
+def errors(*statuses: int) -> Callable[[V], V]:
+    """Document `statuses` as answered with the contract's error body.
+
+    Only what a view itself decides (403, a conflict): the provider adds the statuses every
+    route of its kind may give (`_add_common_errors`).
+    """
+
+    def decorator(view: V) -> V:
+        document_operation(view, errors={status: HTTPStatus(status).phrase for status in statuses})
+        return view
+
+    return decorator
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """Bodiless 204s, version-unique operation ids, and the errors every route can answer."""
 
-    def __init__(self, app: Quart, extension: QuartSchema) -> None:
-        super().__init__(app, extension)
-        self.app = weakref.proxy(app)  # as the base class holds it: no cycle through the app
-
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
-        docs = getattr(self.app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
+        docs = getattr(current_app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
         if docs is not None:
             for operations in paths.values():
                 for method, operation in operations.items():
@@ -76,13 +89,10 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         for path, operations in document["paths"].items():
             if path.startswith("/api/"):
                 for method, operation in operations.items():
-                    _add_common_errors(method, operation)
+                    _add_common_errors(path, method, operation)
         return document
 
     def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
-        explicit: str | None = getattr(func, QUART_SCHEMA_OPERATION_ID_ATTRIBUTE, None)
-        if explicit is not None:
-            return f"{method.lower()}_{explicit}"
         match = _VERSION_RE.match(path)
         version = f"{match.group(1)}_" if match else ""
         return f"{method.lower()}_{version}{func.__name__}"
@@ -95,7 +105,7 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         return super().build_response_object(model, headers_model)
 
 
-def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
+def _add_common_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     """Document the contract's error responses that any route of this kind may give."""
     # int keys, like quart-schema's own: the JSON encoder sorts them together
     errors: dict[int, str] = {
@@ -103,6 +113,8 @@ def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
         500: "Internal or database error",
         503: "Database unreachable (with Retry-After)",
     }
+    if "{" in path:
+        errors[404] = "No such resource"
     if operation.get("security"):
         errors[401] = "Missing, malformed, expired, revoked or wrong-type token"
     if method in _BODY_METHODS and "requestBody" in operation:
@@ -115,32 +127,20 @@ def _add_common_errors(method: str, operation: dict[str, Any]) -> None:
         errors[400] = "A query parameter fails validation"
     responses = operation.setdefault("responses", {})
     for status, description in errors.items():
-        responses.setdefault(
-            status,
-            {"description": description, "content": {"application/json": {"schema": ERROR_REF}}},
-        )
+        responses.setdefault(status, _error(description))
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
 def _with_docs(operation: dict[str, Any], docs: dict[str, Any]) -> dict[str, Any]:
     # quart-schema shares the parameter list and responses between an operation's
     # methods: build new ones rather than change those in place.
-    operation = {**operation, "parameters": [*operation.get("parameters", []), *docs["parameters"]]}
-    responses = {**operation.get("responses", {}), **docs["responses"]}
-    for status, description in docs["errors"].items():
-        existing = responses.get(status)
-        if existing is None:
-            responses[status] = {
-                "description": description,
-                "content": {"application/json": {"schema": ERROR_REF}},
-            }
-        else:
-            joined = "; ".join(part for part in (existing.get("description"), description) if part)
-            responses[status] = {**existing, "description": joined}
-    for status, headers in docs["response_headers"].items():
+    responses = {**docs["errors"], **operation.get("responses", {}), **docs["responses"]}
+    for status, headers in docs["headers"].items():
         if status in responses:
-            documented = dict(responses[status].get("headers", {}))
-            for name, description in headers.items():
-                documented[name] = {"description": description, "schema": {"type": "string"}}
+            documented = {**responses[status].get("headers", {}), **headers}
             responses[status] = {**responses[status], "headers": documented}
-    operation["responses"] = responses
-    return operation
+    parameters = [*operation.get("parameters", []), *docs["parameters"]]
+    return {**operation, "parameters": parameters, "responses": responses}

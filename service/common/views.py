@@ -9,12 +9,19 @@ carrying its method's markers and docstring, and each dispatching through the vi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import update_wrapper
 from typing import Any
 
+from pydantic import BaseModel
 from quart import Blueprint
 from quart.typing import ResponseReturnValue, RouteCallable
 from quart.views import MethodView
+from quart_schema import document_response, validate_request, validate_response
+
+from service.auth.guards import auth_required
+from service.common.conditional import tagged_write
+from service.common.openapi import NoContent, errors
 
 
 def add_class_view(blueprint: Blueprint, rule: str, view: RouteCallable) -> None:
@@ -43,3 +50,47 @@ def _endpoint_for(view: RouteCallable, method: Any, endpoint: str) -> RouteCalla
     dispatch.__name__ = endpoint  # the OpenAPI operation id is built from it
     del dispatch.__wrapped__  # type: ignore[attr-defined]
     return dispatch
+
+
+def item_update(
+    body: type[BaseModel],
+    read: type[BaseModel],
+    update: Callable[[int, Any], Awaitable[BaseModel]],
+    summary: str | None = None,
+) -> Any:
+    """An item view's `put` or `patch`: a token, `body` in, `update(id, data)`, `read` out.
+
+    Its summary is `summary`, or else `update`'s docstring.
+
+    The caller may be refused (403) or conflict with another item (409); `If-Match` is
+    honoured and the answer carries the new `ETag`.
+    """
+
+    @auth_required
+    @validate_request(body)
+    @validate_response(read)
+    @errors(403, 409)
+    @tagged_write
+    async def method(self: MethodView, id: int, data: Any) -> BaseModel:
+        return await update(id, data)
+
+    method.__doc__ = summary or update.__doc__
+    return method
+
+
+def item_delete(delete: Callable[[int], Awaitable[None]], summary: str) -> Any:
+    """An item view's `delete`: a token, `delete(id)`, 204 without a body.
+
+    The caller may be refused (403); `If-Match` is honoured.
+    """
+
+    @auth_required
+    @document_response(NoContent, 204)
+    @errors(403)
+    @tagged_write
+    async def method(self: MethodView, id: int) -> tuple[str, int]:
+        await delete(id)
+        return "", 204
+
+    method.__doc__ = summary
+    return method

@@ -4,7 +4,9 @@ database error means; engines in `engine`, the `Database` extension in `session`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData, false, inspect, update
 from sqlalchemy.engine import Dialect
@@ -30,6 +32,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+M = TypeVar("M", bound=Base)
 
 
 def utcnow() -> datetime:
@@ -67,6 +72,27 @@ async def lock_for_update(session: AsyncSession, model: type[Base]) -> None:
     await session.execute(
         update(model).where(false()).values({key: key}).execution_options(synchronize_session=False)
     )
+
+
+async def find_row(
+    session: AsyncSession, model: type[M], key: int, *, for_update: bool = False
+) -> M | None:
+    """The row with this primary key, or None; `for_update` locks it and reloads it."""
+    if for_update:
+        await lock_for_update(session, model)
+        return await session.get(model, key, with_for_update=True, populate_existing=True)
+    return await session.get(model, key)
+
+
+async def flush_unique(session: AsyncSession, conflict: Callable[[], Exception]) -> None:
+    """Flush; a unique violation raises `conflict()` (a service's pre-check leaves a race
+    with a concurrent insert, and the constraint decides it)."""
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            raise conflict() from None
+        raise
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

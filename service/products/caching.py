@@ -1,4 +1,4 @@
-"""Cached product reads and the invalidation every product write schedules.
+"""Cached product reads (the item and every list page) and what a product write drops.
 
 The cache holds JSON-ready data, never a response: anyone may read products, and the
 same entry serves every caller.
@@ -6,55 +6,57 @@ same entry serves every caller.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
 
-from pydantic import BaseModel
-
+from service.common.pagination import Keyset
 from service.extensions import cache, db
 from service.products import services
-from service.products.schemas import ProductRead
+from service.products.schemas import SORT_TYPES, ProductCursorQuery, ProductPageQuery, ProductRead
+from service.users.caching import stats_json
 
-LIST_NAMESPACE = "products:list"
+LISTS = "products:list"
 
 JSONDict = dict[str, Any]
 
 
-def item_namespace(product_id: int) -> str:
-    return f"product:{product_id}"
-
-
-def list_key(version: str, query: BaseModel) -> str:
-    """The normalised query string: defaults filled in, keys sorted."""
-    return f"{version}?{urlencode(sorted(query.model_dump(exclude_none=True).items()))}"
-
-
+@cache.memoize("product:{product_id}")
 async def product_json(product_id: int) -> JSONDict:
     """One product as JSON data; raises ProductNotFound (never cached)."""
-
-    async def load() -> JSONDict:
-        product = await services.get_product(db.session(), product_id)
-        return ProductRead.model_validate(product).model_dump(mode="json")
-
-    return await cache.get_or_compute(item_namespace(product_id), "item", load)
+    product = await services.get_product(db.session(), product_id)
+    return ProductRead.model_validate(product).model_dump(mode="json")
 
 
-async def product_list_json(
-    version: str, query: BaseModel, load: Callable[[], Awaitable[JSONDict]]
-) -> JSONDict:
-    """A list page as JSON data, cached per normalised query."""
-    return await cache.get_or_compute(LIST_NAMESPACE, list_key(version, query), load)
+# A list page is cached per query, defaults filled in (the model's text form).
+@cache.memoize(LISTS, key=":{query}")
+async def page_json(query: ProductPageQuery) -> JSONDict:
+    """A v1 page as JSON data, with the total count."""
+    products, total = await services.list_products(
+        db.session(), filters=query, offset=query.offset, limit=query.per_page
+    )
+    return {"items": _dump(products), "total": total}
 
 
-def invalidate_after_commit(
-    *, product_ids: Iterable[int] = (), owner_ids: Iterable[int] = ()
-) -> None:
-    """Drop the items, every list page and the owners' stats with the write's commit.
+@cache.memoize(LISTS, key=":{query}")
+async def cursor_page_json(query: ProductCursorQuery) -> JSONDict:
+    """A v2 page as JSON data, with the next page's cursor."""
+    keyset = Keyset("products-cursor", SORT_TYPES[query.sort_key], scope=query.identity())
+    products = await services.list_products_after(
+        db.session(), filters=query, after=keyset.after(query.cursor), limit=query.limit + 1
+    )
+    page, next_cursor = keyset.page(
+        products, query.limit, lambda p: (getattr(p, query.sort_key), p.id)
+    )
+    return {"data": _dump(page), "next_cursor": next_cursor}
 
-    Recorded before the commit too: a write whose invalidation Redis cannot take is refused.
-    """
-    namespaces = [LIST_NAMESPACE]
-    namespaces += [item_namespace(product_id) for product_id in product_ids]
-    namespaces += [f"stats:{owner_id}" for owner_id in owner_ids]
-    cache.invalidate_with_commit(db, *namespaces)
+
+def delete(product_ids: Iterable[int], owner_id: int) -> None:
+    """Drop the items, every list page and the owner's stats with the write's commit."""
+    cache.delete(LISTS)
+    for product_id in product_ids:
+        cache.delete_memoized(product_json, product_id)
+    cache.delete_memoized(stats_json, owner_id)
+
+
+def _dump(products: Iterable[Any]) -> list[JSONDict]:
+    return [ProductRead.model_validate(p).model_dump(mode="json") for p in products]

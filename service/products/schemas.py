@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -24,6 +27,13 @@ PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 
 SortKey = Literal["id", "name", "price_cents", "created_at"]
+# What a v2 cursor's sort value must be, per key.
+SORT_TYPES: dict[SortKey, Any] = {
+    "id": StrictInt,
+    "name": StrictStr,
+    "price_cents": StrictInt,
+    "created_at": AwareDatetime,
+}
 Sort = Literal[
     "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
 ]
@@ -85,12 +95,7 @@ class ProductFilters(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What a cursor must be used with: the same sort and filters."""
-        return {
-            "sort": self.sort,
-            "q": self.q or None,
-            "min_price": self.min_price,
-            "max_price": self.max_price,
-        }
+        return {**self.model_dump(include={"sort", "min_price", "max_price"}), "q": self.q or None}
 
 
 class ProductPageQuery(PageQuery, ProductFilters):

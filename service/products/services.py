@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, false, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
-from service.database import is_unique_violation, lock_for_update
+from service.common.pagination import page_of
+from service.database import find_row, flush_unique
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
 from service.products.schemas import (
@@ -19,36 +18,17 @@ from service.products.schemas import (
     ProductFilters,
     ProductReplace,
     ProductUpdate,
-    SortKey,
 )
-
-SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
-    "id": Product.id,
-    "name": Product.name,
-    "price_cents": Product.price_cents,
-    "created_at": Product.created_at,
-}
 
 # The escape character of `q`'s LIKE pattern.
 LIKE_ESCAPE = "\\"
 
 
-async def find_product(
-    session: AsyncSession, product_id: int, *, for_update: bool = False
-) -> Product | None:
-    """The product with this id, or None; `for_update` locks the row (PostgreSQL) and
-    reloads it."""
-    if for_update:
-        await lock_for_update(session, Product)
-        return await session.get(Product, product_id, with_for_update=True, populate_existing=True)
-    return await session.get(Product, product_id)
-
-
 async def get_product(
     session: AsyncSession, product_id: int, *, for_update: bool = False
 ) -> Product:
-    """The product with this id; raises ProductNotFound."""
-    product = await find_product(session, product_id, for_update=for_update)
+    """The product with this id (`for_update`: locked and reloaded); raises ProductNotFound."""
+    product = await find_row(session, Product, product_id, for_update=for_update)
     if product is None:
         raise ProductNotFound(product_id)
     return product
@@ -63,15 +43,8 @@ async def list_products(
     session: AsyncSession, *, filters: ProductFilters, offset: int, limit: int
 ) -> tuple[Sequence[Product], int]:
     """One page of matching products in the requested order, and the total count."""
-    conditions = _conditions(filters)
-    counted = select(func.count()).select_from(Product).where(*conditions)
-    total = int(await session.scalar(counted) or 0)
-    if offset >= total:
-        # A page past the end: nothing to read (and an offset of any size never reaches SQL).
-        return [], total
-    query = _ordered(select(Product).where(*conditions), filters).offset(offset).limit(limit)
-    products = await session.scalars(query)
-    return products.all(), total
+    query = _ordered(select(Product).where(*_conditions(filters)), filters)
+    return await page_of(session, query, offset=offset, limit=limit)
 
 
 async def list_products_after(
@@ -84,16 +57,9 @@ async def list_products_after(
     """Up to `limit` matching products that follow `after` = (sort value, id) (keyset page)."""
     query = select(Product).where(*_conditions(filters))
     if after is not None:
-        column = SORT_COLUMNS[filters.sort_key]
-        value, after_id = after
-        if filters.sort_key == "id":
-            query = query.where(
-                Product.id < after_id if filters.descending else Product.id > after_id
-            )
-        elif filters.descending:
-            query = query.where(or_(column < value, and_(column == value, Product.id < after_id)))
-        else:
-            query = query.where(or_(column > value, and_(column == value, Product.id > after_id)))
+        # Row values: (sort value, id) past the cursor's, in the list's direction.
+        position = tuple_(getattr(Product, filters.sort_key), Product.id)
+        query = query.where(position < after if filters.descending else position > after)
     products = await session.scalars(_ordered(query, filters).limit(limit))
     return products.all()
 
@@ -107,15 +73,9 @@ async def create_product(session: AsyncSession, *, owner_id: int, data: ProductC
     """A new product owned by `owner_id`; raises SkuTaken."""
     if await find_product_by_sku(session, data.sku) is not None:
         raise SkuTaken()
-    product = Product(
-        name=data.name,
-        sku=data.sku,
-        price_cents=data.price_cents,
-        description=data.description,
-        owner_id=owner_id,
-    )
+    product = Product(**data.model_dump(), owner_id=owner_id)
     session.add(product)
-    await _flush_unique(session)
+    await flush_unique(session, SkuTaken)
     return product
 
 
@@ -129,7 +89,7 @@ async def update_product(
         raise SkuTaken()
     for name, value in fields.items():
         setattr(product, name, value)
-    await _flush_unique(session)
+    await flush_unique(session, SkuTaken)
     return product
 
 
@@ -137,16 +97,6 @@ async def delete_product(session: AsyncSession, product: Product) -> None:
     """Delete the product."""
     await session.delete(product)
     await session.flush()
-
-
-async def _flush_unique(session: AsyncSession) -> None:
-    # The pre-check leaves a race with a concurrent insert; the constraint decides it.
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        if is_unique_violation(error):
-            raise SkuTaken() from None
-        raise
 
 
 # A name has at most 200 characters, and lower-casing one character gives at most three
@@ -181,9 +131,6 @@ def _escape_like(text: str) -> str:
 
 
 def _ordered(query: Select[Product], filters: ProductFilters) -> Select[Product]:
-    columns = [SORT_COLUMNS[filters.sort_key]]
-    if filters.sort_key != "id":
-        columns.append(Product.id)  # ties broken by id, in the same direction
-    if filters.descending:
-        return query.order_by(*(column.desc() for column in columns))
-    return query.order_by(*(column.asc() for column in columns))
+    # Ties broken by id, in the same direction (sorting by id, the second is a no-op).
+    columns = [getattr(Product, filters.sort_key), Product.id]
+    return query.order_by(*(c.desc() if filters.descending else c.asc() for c in columns))

@@ -1,7 +1,7 @@
-"""Cached user reads (item and memoized stats) and their invalidation.
+"""Cached user reads: the item and the stats, memoized per user.
 
 Authorization is checked by the views before these are called; the entries hold data,
-never a response meant for one caller.
+never a response meant for one caller. Writes drop them with `cache.delete_memoized`.
 """
 
 from __future__ import annotations
@@ -15,27 +15,15 @@ from service.users.schemas import UserRead
 JSONDict = dict[str, Any]
 
 
-def item_namespace(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
+@cache.memoize("user:{user_id}")
 async def user_json(user_id: int) -> JSONDict:
     """One user as JSON data; raises UserNotFound (never cached)."""
-
-    async def load() -> JSONDict:
-        user = await services.get_user(db.session(), user_id)
-        return UserRead.model_validate(user).model_dump(mode="json")
-
-    return await cache.get_or_compute(item_namespace(user_id), "item", load)
+    user = await services.get_user(db.session(), user_id)
+    return UserRead.model_validate(user).model_dump(mode="json")
 
 
 @cache.memoize("stats:{user_id}")
 async def stats_json(user_id: int) -> JSONDict:
-    """A user's product count and value; product writes invalidate `stats:<owner>`."""
+    """A user's product count and value; product writes drop it for the owner."""
     stats = await services.user_stats(db.session(), user_id)
     return stats.model_dump(mode="json")
-
-
-def invalidate_after_commit(user_id: int) -> None:
-    """Drop the user's cached item with the write's commit (recorded before it too)."""
-    cache.invalidate_with_commit(db, item_namespace(user_id))

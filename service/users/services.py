@@ -5,31 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import BigInteger, cast, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import passwords
 from service.auth.sessions import end_sessions
-from service.database import is_unique_violation, lock_for_update
+from service.common.pagination import page_of
+from service.database import find_row, flush_unique
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User
 from service.users.schemas import UserCreate, UserStats, UserUpdate
 
 
-async def find_user(
-    session: AsyncSession, user_id: int, *, for_update: bool = False
-) -> User | None:
-    """The user with this id, or None; `for_update` locks the row (PostgreSQL) and reloads it."""
-    if for_update:
-        await lock_for_update(session, User)
-        return await session.get(User, user_id, with_for_update=True, populate_existing=True)
-    return await session.get(User, user_id)
-
-
 async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = False) -> User:
-    """The user with this id; raises UserNotFound."""
-    user = await find_user(session, user_id, for_update=for_update)
+    """The user with this id (`for_update`: locked and reloaded); raises UserNotFound."""
+    user = await find_row(session, User, user_id, for_update=for_update)
     if user is None:
         raise UserNotFound(user_id)
     return user
@@ -44,13 +34,7 @@ async def list_users(
     session: AsyncSession, *, offset: int, limit: int
 ) -> tuple[Sequence[User], int]:
     """One page of users by id, and the total count."""
-    total = int(await session.scalar(select(func.count()).select_from(User)) or 0)
-    if offset >= total:
-        # Past the end: nothing to read (and an offset of any size never reaches SQL).
-        return [], total
-    # Never more than the rows left, so a limit of any size binds as an integer.
-    query = select(User).order_by(User.id).offset(offset).limit(min(limit, total - offset))
-    return (await session.scalars(query)).all(), total
+    return await page_of(session, select(User).order_by(User.id), offset=offset, limit=limit)
 
 
 async def list_users_after(
@@ -67,14 +51,10 @@ async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
     """A new user with a hashed password; raises EmailTaken."""
     if await find_user_by_email(session, data.email) is not None:
         raise EmailTaken()
-    user = User(
-        email=data.email,
-        name=data.name,
-        is_admin=data.is_admin,
-        password_hash=await passwords.hash_password(data.password),
-    )
+    password_hash = await passwords.hash_password(data.password)
+    user = User(**data.model_dump(exclude={"password"}), password_hash=password_hash)
     session.add(user)
-    await _flush_unique(session)
+    await flush_unique(session, EmailTaken)
     return user
 
 
@@ -103,7 +83,7 @@ async def update_user(
         user.password_hash = await passwords.hash_password(data.password)
         user.token_version += 1
         await end_sessions(session, user_id=user.id)
-    await _flush_unique(session)
+    await flush_unique(session, EmailTaken)
     return user
 
 
@@ -123,12 +103,3 @@ async def user_stats(session: AsyncSession, user_id: int) -> UserStats:
     ).where(Product.owner_id == user_id)
     count, total = (await session.execute(query)).one()
     return UserStats(user_id=user_id, product_count=int(count), total_value_cents=int(total))
-
-
-async def _flush_unique(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        if is_unique_violation(error):
-            raise EmailTaken() from None
-        raise

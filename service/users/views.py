@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, request
+from quart import Blueprint, request
 from quart.views import MethodView
 from quart_schema import (
-    document_response,
     validate_querystring,
     validate_request,
     validate_response,
 )
 
 from service.auth.guards import auth_required, authenticate, current_user
-from service.common.conditional import require_if_match, tagged_read, tagged_write
-from service.common.openapi import NoContent
-from service.common.pagination import (
-    CursorCodec,
-    CursorPage,
-    CursorQuery,
-    PageQuery,
-    page_headers,
-)
-from service.common.schemas import ErrorBody
+from service.common.conditional import require_if_match, tagged_read
+from service.common.openapi import errors
+from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view
-from service.errors import InvalidInput
-from service.extensions import db
+from service.common.views import add_class_view, item_delete, item_update
+from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
 from service.products import services as product_services
 from service.rate_limit import from_setting, limit_blueprint
 from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
+from service.users.models import User
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
 Headers = dict[str, str]
@@ -54,8 +46,7 @@ class UserCollection(MethodView):
     @auth_required
     @validate_querystring(PageQuery)
     @validate_response(list[UserRead])
-    @validate_response(ErrorBody, 401)
-    @validate_response(ErrorBody, 403)
+    @errors(403)
     async def get(self, query_args: PageQuery) -> tuple[list[UserRead], int, Headers]:
         """List users by id (admin only), with X-Total-Count and Link headers."""
         ensure_admin()
@@ -67,25 +58,52 @@ class UserCollection(MethodView):
 
     @validate_request(UserCreate)
     @validate_response(UserRead, 201)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 409)
-    @validate_response(ErrorBody, 422)
+    @errors(403)
     @accepts_idempotency_key
     async def post(self, data: UserCreate) -> tuple[UserRead, int, Headers]:
         """Sign up. `is_admin: true` needs an administrator's token."""
-        if data.is_admin:
-            if "Authorization" not in request.headers:
-                raise AdminRequired()
-            caller = await authenticate("access")
-            if not caller.is_admin:
-                raise AdminRequired()
+        # Without a token, asking for admin is refused (403), not unauthenticated.
+        if data.is_admin and not (
+            "Authorization" in request.headers and (await authenticate("access")).is_admin
+        ):
+            raise AdminRequired()
 
         async def create() -> tuple[UserRead, int, Headers]:
             user = await services.create_user(db.session(), data=data)
-            location = created_url(user.id)
-            return UserRead.model_validate(user), 201, {"Location": location}
+            return UserRead.model_validate(user), 201, {"Location": created_url(user.id)}
 
         return await idempotent(create)
+
+
+async def _changeable(user_id: int) -> User:
+    """The user, locked, once the caller may change them and the If-Match holds."""
+    ensure_self_or_admin(user_id)
+    user = await services.get_user(db.session(), user_id, for_update=True)
+    require_if_match(UserRead.model_validate(user))
+    return user
+
+
+async def _update(user_id: int, data: UserUpdate) -> UserRead:
+    """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+
+    Changing one's own password needs `current_password`; it ends every login.
+    """
+    ensure_self_or_admin(user_id)  # before the admin check: a stranger gets NotYourAccount
+    if data.is_admin is not None:
+        ensure_admin()
+    user = await _changeable(user_id)
+    by_self = user_id == current_user.id
+    user = await services.update_user(db.session(), user, data=data, by_self=by_self)
+    cache.delete_memoized(caching.user_json, user_id)
+    return UserRead.model_validate(user)
+
+
+async def _delete(user_id: int) -> None:
+    user = await _changeable(user_id)
+    product_ids = await product_services.product_ids_of(db.session(), owner_id=user_id)
+    await services.delete_user(db.session(), user)
+    cache.delete_memoized(caching.user_json, user_id)
+    product_caching.delete(product_ids, owner_id=user_id)
 
 
 class UserItem(MethodView):
@@ -93,72 +111,18 @@ class UserItem(MethodView):
 
     @auth_required
     @validate_response(UserRead)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 404)
+    @errors(403)
     @tagged_read
     async def get(self, id: int) -> UserRead:
         """One user (self or admin)."""
         ensure_self_or_admin(id)
         return UserRead.model_validate(await caching.user_json(id))
 
-    @auth_required
-    @validate_request(UserUpdate)
-    @validate_response(UserRead)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 404)
-    @validate_response(ErrorBody, 409)
-    @tagged_write
-    async def put(self, id: int, data: UserUpdate) -> UserRead:
-        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+    # The contract gives PUT the meaning of PATCH: any of the fields.
+    put = item_update(UserUpdate, UserRead, _update)
+    patch = item_update(UserUpdate, UserRead, _update)
 
-        Changing one's own password needs `current_password`; it ends every login.
-        """
-        # The contract gives PUT the meaning of PATCH: any of the fields.
-        return await _update(id, data)
-
-    @auth_required
-    @validate_request(UserUpdate)
-    @validate_response(UserRead)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 404)
-    @validate_response(ErrorBody, 409)
-    @tagged_write
-    async def patch(self, id: int, data: UserUpdate) -> UserRead:
-        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
-
-        Changing one's own password needs `current_password`; it ends every login.
-        """
-        return await _update(id, data)
-
-    @auth_required
-    @document_response(NoContent, 204)
-    @validate_response(ErrorBody, 403)
-    @validate_response(ErrorBody, 404)
-    @tagged_write
-    async def delete(self, id: int) -> tuple[str, int]:
-        """Delete a user and their products (self or admin)."""
-        ensure_self_or_admin(id)
-        session = db.session()
-        user = await services.get_user(session, id, for_update=True)
-        require_if_match(UserRead.model_validate(user))
-        product_ids = await product_services.product_ids_of(session, owner_id=id)
-        await services.delete_user(session, user)
-        caching.invalidate_after_commit(id)
-        product_caching.invalidate_after_commit(product_ids=product_ids, owner_ids=[id])
-        return "", 204
-
-
-async def _update(user_id: int, data: UserUpdate) -> UserRead:
-    ensure_self_or_admin(user_id)
-    if data.is_admin is not None:
-        ensure_admin()
-    session = db.session()
-    user = await services.get_user(session, user_id, for_update=True)
-    require_if_match(UserRead.model_validate(user))
-    by_self = user_id == current_user.id
-    user = await services.update_user(session, user, data=data, by_self=by_self)
-    caching.invalidate_after_commit(user_id)
-    return UserRead.model_validate(user)
+    delete = item_delete(_delete, "Delete a user and their products (self or admin).")
 
 
 class UserCollectionV2(UserCollection):
@@ -167,34 +131,22 @@ class UserCollectionV2(UserCollection):
     @auth_required
     @validate_querystring(CursorQuery)
     @validate_response(CursorPage[UserRead])
-    @validate_response(ErrorBody, 400)
-    @validate_response(ErrorBody, 403)
+    @errors(403)
     async def get(self, query_args: CursorQuery) -> CursorPage[UserRead]:
         """List users by id (admin only), a page at a time by cursor."""
         ensure_admin()
-        codec = _cursor_codec()
-        after = None
-        if query_args.cursor is not None:  # an empty cursor is no cursor we issued
-            after = codec.decode(query_args.cursor).get("id")
-            if not isinstance(after, int) or isinstance(after, bool):
-                raise InvalidInput.for_fields({"cursor": ["Malformed cursor"]})
+        keyset = Keyset("users-cursor")
+        after = keyset.after(query_args.cursor)
         users = await services.list_users_after(
-            db.session(), after_id=after, limit=query_args.limit + 1
+            db.session(), after_id=None if after is None else after[1], limit=query_args.limit + 1
         )
-        page = users[: query_args.limit]
-        next_cursor = codec.encode({"id": page[-1].id}) if len(users) > query_args.limit else None
-        return CursorPage[UserRead](
-            data=[UserRead.model_validate(user) for user in page], next_cursor=next_cursor
-        )
-
-
-def _cursor_codec() -> CursorCodec:
-    return CursorCodec(current_app.config["SECRET_KEY"], salt="users-cursor")
+        page, next_cursor = keyset.page(users, query_args.limit, lambda user: (user.id, user.id))
+        data = [UserRead.model_validate(user) for user in page]
+        return CursorPage[UserRead](data=data, next_cursor=next_cursor)
 
 
 @auth_required
 @validate_response(UserRead)
-@validate_response(ErrorBody, 401)
 @tagged_read
 async def me() -> UserRead:
     """The caller's own user."""
@@ -203,9 +155,7 @@ async def me() -> UserRead:
 
 @auth_required
 @validate_response(UserStats)
-@validate_response(ErrorBody, 401)
-@validate_response(ErrorBody, 403)
-@validate_response(ErrorBody, 404)
+@errors(403)
 async def user_stats(id: int) -> UserStats:
     """A user's product count and total value in cents (self or admin)."""
     ensure_self_or_admin(id)

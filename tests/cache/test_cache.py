@@ -35,8 +35,8 @@ async def test_second_read_is_a_hit(serving: Any) -> None:
         calls += 1
         return {"answer": 42}
 
-    assert await cache.get_or_compute("ns:1", "k", compute) == {"answer": 42}
-    assert await cache.get_or_compute("ns:1", "k", compute) == {"answer": 42}
+    assert await cache.cached("ns:1", "k", compute) == {"answer": 42}
+    assert await cache.cached("ns:1", "k", compute) == {"answer": 42}
     assert calls == 1
     assert counts(serving) == {"hit": 1.0, "miss": 1.0}
 
@@ -47,9 +47,9 @@ async def test_invalidate_makes_next_read_recompute(serving: Any) -> None:
     async def compute() -> dict[str, int]:
         return next(values)
 
-    assert await cache.get_or_compute("ns:2", "k", compute) == {"v": 1}
+    assert await cache.cached("ns:2", "k", compute) == {"v": 1}
     await cache.invalidate("ns:2")
-    assert await cache.get_or_compute("ns:2", "k", compute) == {"v": 2}
+    assert await cache.cached("ns:2", "k", compute) == {"v": 2}
 
 
 async def test_reader_that_loaded_before_a_write_cannot_cache_stale_data(serving: Any) -> None:
@@ -62,12 +62,12 @@ async def test_reader_that_loaded_before_a_write_cannot_cache_stale_data(serving
         await cache.invalidate("ns:3")  # ...and invalidates after its commit
         return snapshot
 
-    assert await cache.get_or_compute("ns:3", "k", slow_read) == {"row": "old"}
+    assert await cache.cached("ns:3", "k", slow_read) == {"row": "old"}
 
     async def read() -> dict[str, str]:
         return dict(state)
 
-    assert await cache.get_or_compute("ns:3", "k", read) == {"row": "new"}
+    assert await cache.cached("ns:3", "k", read) == {"row": "new"}
 
 
 async def test_missing_hot_key_is_computed_once(
@@ -80,16 +80,17 @@ async def test_missing_hot_key_is_computed_once(
     """
     readers = 10
     calls = 0
-    waiting = 0
+    waiting: set[asyncio.Task[Any]] = set()
     all_waiting = asyncio.Event()
-    real_wait_for = cache._wait_for
+    real_set_lock = cache.backend.set_lock
 
-    async def counted_wait_for(key: str) -> Any:
-        nonlocal waiting
-        waiting += 1
-        if waiting == readers - 1:
-            all_waiting.set()
-        return await real_wait_for(key)
+    async def counted_set_lock(key: str, value: Any, expire: Any) -> bool:
+        locked = await real_set_lock(key, value, expire)
+        if not locked:  # this reader waits for the holder of cashews' lock
+            waiting.add(asyncio.current_task())  # type: ignore[arg-type]
+            if len(waiting) == readers - 1:
+                all_waiting.set()
+        return locked
 
     async def expensive() -> list[int]:
         nonlocal calls
@@ -97,13 +98,13 @@ async def test_missing_hot_key_is_computed_once(
         await asyncio.wait_for(all_waiting.wait(), 30)
         return [1, 2, 3]
 
-    monkeypatch.setattr(cache, "_wait_for", counted_wait_for)
+    monkeypatch.setattr(cache.backend, "set_lock", counted_set_lock)
     results = await asyncio.gather(
-        *(cache.get_or_compute("ns:4", "hot", expensive) for _ in range(readers))
+        *(cache.cached("ns:4", "hot", expensive) for _ in range(readers))
     )
     assert results == [[1, 2, 3]] * readers
     assert calls == 1
-    assert waiting == readers - 1
+    assert len(waiting) == readers - 1
 
 
 async def test_memoize_keys_by_template_and_ignores_other_arguments(serving: Any) -> None:
@@ -131,7 +132,7 @@ async def test_redis_keys_carry_prefix_and_ttl(postgres_backend: Backend) -> Non
         return "value"
 
     async with create_app(settings).test_app():
-        await cache.get_or_compute("ns:5", "k", compute)
+        await cache.cached("ns:5", "k", compute)
         await cache.invalidate("ns:5")
     client = Redis.from_url(settings.REDIS_URL)
     keys = [

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.database import find_row
 from service.products import services
 from service.products.exceptions import ProductNotFound, SkuTaken
 from service.products.models import Product
@@ -68,7 +69,7 @@ async def test_create_product_racing_past_the_precheck_raises_sku_taken(
 async def test_get_product_missing_raises_not_found(session: AsyncSession) -> None:
     with pytest.raises(ProductNotFound, match="Product 12345 not found"):
         await services.get_product(session, 12345)
-    assert await services.find_product(session, 12345) is None
+    assert await find_row(session, Product, 12345) is None
 
 
 async def test_update_product_partial_keeps_unset_fields(session: AsyncSession) -> None:
@@ -109,7 +110,7 @@ async def test_delete_product_removes_it(session: AsyncSession) -> None:
     owner = await _user(session)
     product = await _product(session, owner)
     await services.delete_product(session, product)
-    assert await services.find_product(session, product.id) is None
+    assert await find_row(session, Product, product.id) is None
 
 
 async def test_list_products_filters_and_counts(session: AsyncSession) -> None:

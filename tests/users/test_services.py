@@ -12,7 +12,7 @@ from service.auth import passwords
 from service.auth.claims import TokenClaims
 from service.auth.sessions import list_sessions, new_session_id, start_session
 from service.config import Settings
-from service.database import utcnow
+from service.database import find_row, utcnow
 from service.products import services as products
 from service.products.models import Product
 from service.products.schemas import ProductCreate
@@ -106,7 +106,7 @@ async def test_create_user_racing_past_the_precheck_raises_email_taken(
 async def test_find_user_missing_returns_none_and_get_raises_not_found(
     session: AsyncSession,
 ) -> None:
-    assert await services.find_user(session, 12345) is None
+    assert await find_row(session, User, 12345) is None
     with pytest.raises(UserNotFound, match="User 12345 not found"):
         await services.get_user(session, 12345)
 
@@ -240,7 +240,7 @@ async def test_delete_user_removes_them(session: AsyncSession) -> None:
     user_id = user.id
     await services.delete_user(session, user)
     session.expunge_all()
-    assert await services.find_user(session, user_id) is None
+    assert await find_row(session, User, user_id) is None
 
 
 async def test_delete_user_cascades_to_products(session: AsyncSession) -> None:
@@ -251,8 +251,8 @@ async def test_delete_user_cascades_to_products(session: AsyncSession) -> None:
     mine_id = mine.id
     await services.delete_user(session, owner)
     session.expunge_all()  # read from the database, not the identity map
-    assert await products.find_product(session, mine_id) is None
-    assert await products.find_product(session, theirs.id) is not None
+    assert await find_row(session, Product, mine_id) is None
+    assert await find_row(session, Product, theirs.id) is not None
 
 
 # -- list --------------------------------------------------------------------------------
