@@ -9,8 +9,8 @@ carrying its method's markers and docstring, and each dispatching through the vi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import update_wrapper
+from collections.abc import Callable
+from functools import update_wrapper, wraps
 from typing import Any
 
 from pydantic import BaseModel
@@ -52,45 +52,39 @@ def _endpoint_for(view: RouteCallable, method: Any, endpoint: str) -> RouteCalla
     return dispatch
 
 
-def item_update(
-    body: type[BaseModel],
-    read: type[BaseModel],
-    update: Callable[[int, Any], Awaitable[BaseModel]],
-    summary: str | None = None,
-) -> Any:
-    """An item view's `put` or `patch`: a token, `body` in, `update(id, data)`, `read` out.
-
-    Its summary is `summary`, or else `update`'s docstring.
+def item_write(body: type[BaseModel], read: type[BaseModel]) -> Callable[[Any], Any]:
+    """An item view's `put` or `patch`: a token, `body` in, `read` out.
 
     The caller may be refused (403) or conflict with another item (409); `If-Match` is
     honoured and the answer carries the new `ETag`.
     """
 
-    @auth_required
-    @validate_request(body)
-    @validate_response(read)
-    @errors(403, 409)
-    @tagged_write
-    async def method(self: MethodView, id: int, data: Any) -> BaseModel:
-        return await update(id, data)
+    def decorate(method: Any) -> Any:
+        for decorator in (
+            tagged_write,
+            errors(403, 409),
+            validate_response(read),
+            validate_request(body),
+            auth_required,
+        ):
+            method = decorator(method)
+        return method
 
-    method.__doc__ = summary or update.__doc__
-    return method
+    return decorate
 
 
-def item_delete(delete: Callable[[int], Awaitable[None]], summary: str) -> Any:
-    """An item view's `delete`: a token, `delete(id)`, 204 without a body.
+def item_removal(method: Any) -> Any:
+    """An item view's `delete`: a token, then `method`, then 204 without a body.
 
     The caller may be refused (403); `If-Match` is honoured.
     """
 
-    @auth_required
-    @document_response(NoContent, 204)
-    @errors(403)
-    @tagged_write
-    async def method(self: MethodView, id: int) -> tuple[str, int]:
-        await delete(id)
+    @wraps(method)
+    async def removed(self: MethodView, id: int) -> tuple[str, int]:
+        await method(self, id)
         return "", 204
 
-    method.__doc__ = summary
-    return method
+    decorated: Any = removed
+    for decorator in (tagged_write, errors(403), document_response(NoContent, 204), auth_required):
+        decorated = decorator(decorated)
+    return decorated

@@ -14,7 +14,7 @@ from service.auth.guards import auth_required, current_user
 from service.common.conditional import require_if_match, tagged_read
 from service.common.pagination import CursorPage, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_delete, item_update
+from service.common.views import add_class_view, item_removal, item_write
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
@@ -30,8 +30,6 @@ from service.products.schemas import (
 )
 
 Headers = dict[str, str]
-REPLACE_SUMMARY = "Replace a product (owner or admin); a left-out description is cleared."
-UPDATE_SUMMARY = "Update some fields of a product (owner or admin)."
 
 
 class ProductCollection(MethodView):
@@ -66,6 +64,20 @@ class ProductCollection(MethodView):
         return await idempotent(create)
 
 
+class ProductCollectionV2(ProductCollection):
+    """v2: the same, with a signed keyset cursor on the list."""
+
+    @validate_querystring(ProductCursorQuery)
+    @validate_response(CursorPage[ProductRead])
+    async def get(self, query_args: ProductCursorQuery) -> CursorPage[ProductRead]:
+        """List products, filtered and sorted, a page at a time by cursor.
+
+        Takes the same `q`, `min_price`, `max_price` and `sort` as v1; a cursor works only
+        with the sort and filters it was issued for.
+        """
+        return CursorPage[ProductRead].model_validate(await caching.cursor_page_json(query_args))
+
+
 async def _changeable(product_id: int) -> Product:
     """The product, locked, once the caller may change it and its If-Match holds."""
     product = await services.get_product(db.session(), product_id, for_update=True)
@@ -98,24 +110,20 @@ class ProductItem(MethodView):
         """One product."""
         return ProductRead.model_validate(await caching.product_json(id))
 
-    put = item_update(ProductReplace, ProductRead, _update, REPLACE_SUMMARY)
-    patch = item_update(ProductUpdate, ProductRead, _update, UPDATE_SUMMARY)
+    @item_write(ProductReplace, ProductRead)
+    async def put(self, id: int, data: ProductReplace) -> ProductRead:
+        """Replace a product (owner or admin); a left-out description is cleared."""
+        return await _update(id, data)
 
-    delete = item_delete(_delete, "Delete a product (owner or admin).")
+    @item_write(ProductUpdate, ProductRead)
+    async def patch(self, id: int, data: ProductUpdate) -> ProductRead:
+        """Update some fields of a product (owner or admin)."""
+        return await _update(id, data)
 
-
-class ProductCollectionV2(ProductCollection):
-    """v2: the same, with a signed keyset cursor on the list."""
-
-    @validate_querystring(ProductCursorQuery)
-    @validate_response(CursorPage[ProductRead])
-    async def get(self, query_args: ProductCursorQuery) -> CursorPage[ProductRead]:
-        """List products, filtered and sorted, a page at a time by cursor.
-
-        Takes the same `q`, `min_price`, `max_price` and `sort` as v1; a cursor works only
-        with the sort and filters it was issued for.
-        """
-        return CursorPage[ProductRead].model_validate(await caching.cursor_page_json(query_args))
+    @item_removal
+    async def delete(self, id: int) -> None:
+        """Delete a product (owner or admin)."""
+        await _delete(id)
 
 
 blueprint_v1 = Blueprint("products", __name__)

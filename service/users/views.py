@@ -15,7 +15,7 @@ from service.common.conditional import require_if_match, tagged_read
 from service.common.openapi import errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_delete, item_update
+from service.common.views import add_class_view, item_removal, item_write
 from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
@@ -84,10 +84,6 @@ async def _changeable(user_id: int) -> User:
 
 
 async def _update(user_id: int, data: UserUpdate) -> UserRead:
-    """Update any of name, email, password (self or admin); `is_admin` only by an admin.
-
-    Changing one's own password needs `current_password`; it ends every login.
-    """
     ensure_self_or_admin(user_id)  # before the admin check: a stranger gets NotYourAccount
     if data.is_admin is not None:
         ensure_admin()
@@ -118,11 +114,26 @@ class UserItem(MethodView):
         ensure_self_or_admin(id)
         return UserRead.model_validate(await caching.user_json(id))
 
-    # The contract gives PUT the meaning of PATCH: any of the fields.
-    put = item_update(UserUpdate, UserRead, _update)
-    patch = item_update(UserUpdate, UserRead, _update)
+    @item_write(UserUpdate, UserRead)
+    async def put(self, id: int, data: UserUpdate) -> UserRead:
+        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
 
-    delete = item_delete(_delete, "Delete a user and their products (self or admin).")
+        As PATCH: the contract gives PUT on users the meaning of a partial update.
+        """
+        return await _update(id, data)
+
+    @item_write(UserUpdate, UserRead)
+    async def patch(self, id: int, data: UserUpdate) -> UserRead:
+        """Update any of name, email, password (self or admin); `is_admin` only by an admin.
+
+        Changing one's own password needs `current_password`; it ends every login.
+        """
+        return await _update(id, data)
+
+    @item_removal
+    async def delete(self, id: int) -> None:
+        """Delete a user and their products (self or admin)."""
+        await _delete(id)
 
 
 class UserCollectionV2(UserCollection):
