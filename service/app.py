@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, NoReturn
 
 from quart import Quart, Response, current_app
@@ -57,7 +56,10 @@ class ServiceApp(Quart):
     """
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
-        return await db.run_request(partial(super().dispatch_request, request_context))
+        async with db.request_deadline():
+            result = await super().dispatch_request(request_context)
+            await db.commit_request()
+        return result
 
     async def send_static_file(self, filename: str) -> Response:
         if self.static_folder is None:

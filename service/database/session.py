@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 
 from quart import Quart, g
 from sqlalchemy import text
@@ -19,7 +18,6 @@ from service.errors import DatabaseTimeout
 
 # The package's name, as before the split: log filters (and tests) use it.
 logger = logging.getLogger("service.database")
-T = TypeVar("T")
 
 
 class Database:
@@ -78,9 +76,9 @@ class Database:
             raise RuntimeError("the database is not connected (app not serving)")
         return self.sessionmaker()
 
-    async def run_request(self, view: Callable[[], Awaitable[T]]) -> T:
-        """Run the view, then `commit_request`, bounded by `DATABASE_TIMEOUT` from the
-        session's first use.
+    @asynccontextmanager
+    async def request_deadline(self) -> AsyncIterator[None]:
+        """Bound the view and its commit by `DATABASE_TIMEOUT` from the session's first use.
 
         Past the deadline the request's connection is invalidated (closed without a word
         to the server) and the request raises `DatabaseTimeout`, a 503 with Retry-After.
@@ -90,11 +88,9 @@ class Database:
             deadline.start()  # opened before the view (by a hook)
         try:
             async with deadline:
-                result = await view()
-                await self.commit_request()
+                yield
         finally:
             g.pop("db_deadline", None)
-        return result
 
     async def commit_request(self) -> None:
         """Commit the request's session, if it was opened, around the before/after work."""
