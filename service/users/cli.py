@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -81,28 +80,22 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     """Import users from CSV or JSON Lines; all rows are checked before anything is written."""
     started = time.perf_counter()
     try:
-        users, problems = importer.validate_rows(importer.read_rows(file))
+        users, problems = importer.read_users(file)
     except importer.ImportFileError as error:
         _fail(f"✗ {error}")
-    if not users and not problems:
-        _fail("✗ The file holds no rows")
     if problems:
         _fail(
             f"✗ {len(problems)} bad row(s); nothing was imported:",
             *(f"  row {row}: {message}" for row, message in problems[:50]),
             *([f"  … and {len(problems) - 50} more"] if len(problems) > 50 else []),
         )
-    work = partial(importer.import_users, users=users, progress=_progress)
+    work = partial(importer.import_users, users=users)
     created, skipped = run_in_transaction(info.load_app(), work)
     click.secho(
         f"✓ Imported {created} user(s), skipped {skipped} existing email(s) "
         f"in {time.perf_counter() - started:.1f}s",
         fg="green",
     )
-
-
-def _progress(label: str, length: int) -> AbstractContextManager[importer.Bar]:
-    return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
 commands: list[click.Command] = [create_user_command, user_group, import_users_command]
