@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import click
 from quart import Quart
+from quart.cli import ScriptInfo, pass_script_info
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.extensions import db
@@ -28,3 +30,21 @@ def run_in_transaction(app: Quart, work: Callable[[AsyncSession], Awaitable[T]])
                 await app.shutdown()
 
     return asyncio.run(runner())
+
+
+def purge_command(
+    name: str, *, purged: str
+) -> Callable[[Callable[[AsyncSession], Awaitable[int]]], click.Command]:
+    """Make `purge(session) -> count` the command `name`, with its docstring as help: it runs
+    in one transaction and tells how many `purged` went."""
+
+    def make(purge: Callable[[AsyncSession], Awaitable[int]]) -> click.Command:
+        @click.command(name, help=purge.__doc__)
+        @pass_script_info
+        def command(info: ScriptInfo) -> None:
+            count = run_in_transaction(info.load_app(), purge)
+            click.secho(f"✓ Purged {count} expired {purged}", fg="green")
+
+        return command
+
+    return make

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import click
-from quart.cli import ScriptInfo, pass_script_info
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.common.cli import run_in_transaction
+from service.common.cli import purge_command
 from service.idempotency import services
 
 
-@click.command("purge-idempotency-keys")
-@pass_script_info
-def purge_command(info: ScriptInfo) -> None:
+@purge_command("purge-idempotency-keys", purged="idempotency key(s)")
+async def purge_keys(session: AsyncSession) -> int:
     """Delete expired Idempotency-Keys (run it daily; expired keys are ignored anyway)."""
-    purged = run_in_transaction(info.load_app(), services.purge_expired)
-    click.secho(f"✓ Purged {purged} expired idempotency key(s)", fg="green")
+    return await services.purge_expired(session)
 
 
-commands: list[click.Command] = [purge_command]
+commands: list[click.Command] = [purge_keys]

@@ -29,13 +29,7 @@ def _fail(*lines: str) -> NoReturn:
 @click.argument("email")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="The password (prompted for, twice, when left out).",
-)
+@click.password_option(help="The password (prompted for, twice, when left out).")
 @pass_script_info
 def create_user_command(
     info: ScriptInfo, email: str, name: str, admin: bool, password: str
@@ -43,11 +37,10 @@ def create_user_command(
     """Create a user, validated like sign-up."""
     try:
         data = UserCreate(email=email, name=name, password=password, is_admin=admin)
+        user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except ValidationError as error:
         fields = validation_fields(error).items()
         _fail(*(f"✗ {field}: {'; '.join(messages)}" for field, messages in fields))
-    try:
-        user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except APIError as error:
         _fail(f"✗ {error.message}")
     role = "administrator" if admin else "user"

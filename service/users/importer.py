@@ -30,8 +30,6 @@ from service.users.schemas import UserCreate, UserImportHashed
 BATCH_SIZE = 1000
 
 ImportedUser = UserCreate | UserImportHashed
-Row = tuple[int, ImportedUser | str]
-"""A row's number, and the row as a user or what is wrong with it."""
 
 
 class ImportFileError(ValueError):
@@ -64,7 +62,7 @@ def read_users(path: Path) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
     return users, problems
 
 
-def _csv_rows(text: str) -> Iterator[Row]:
+def _csv_rows(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
     reader = csv.DictReader(text.splitlines())
     header = set(reader.fieldnames or [])
     if not {"email", "name"} <= header or not header & {"password", "password_hash"}:
@@ -82,7 +80,7 @@ def _csv_rows(text: str) -> Iterator[Row]:
         yield number, _validate({k: v for k, v in record.items() if v != "" or k not in optional})
 
 
-def _json_lines(text: str) -> Iterator[Row]:
+def _json_lines(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
     lines = (line for line in text.splitlines() if line.strip())
     for number, line in enumerate(lines, start=1):
         try:
@@ -117,11 +115,10 @@ def _fields_text(fields: dict[str, list[str]]) -> str:
 async def import_users(session: AsyncSession, *, users: Sequence[ImportedUser]) -> tuple[int, int]:
     """Write every user whose email is new, with progress bars on stderr; (created, skipped)."""
     # Known emails are left out before hashing: no argon2 time is spent on them.
-    emails = [user.email for user in users]
     existing: set[str] = set()
-    for start in range(0, len(emails), BATCH_SIZE):
-        query = select(User.email).where(User.email.in_(emails[start : start + BATCH_SIZE]))
-        existing.update(await session.scalars(query))
+    for start in range(0, len(users), BATCH_SIZE):
+        emails = [user.email for user in users[start : start + BATCH_SIZE]]
+        existing.update(await session.scalars(select(User.email).where(User.email.in_(emails))))
     fresh = [user for user in users if user.email not in existing]
     plain = [user.password for user in fresh if isinstance(user, UserCreate)]
     hashes = iter(await _hash_passwords(plain))  # in the order of `fresh`
