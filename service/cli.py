@@ -8,15 +8,17 @@ import click
 from pydantic import ValidationError
 from quart.cli import QuartGroup, ScriptInfo, pass_script_info, routes_command
 from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import migrations
 from service.app import create_app
 from service.auth.cli import commands as auth_commands
-from service.common.cli import run_with_app
+from service.common.cli import run_in_transaction
 from service.config import Settings, get_settings
 from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
-from service.ops.checks import check_database, check_redis
+from service.ops.checks import readiness
+from service.ops.schemas import CheckStatus
 from service.users.cli import commands as user_commands
 
 # How `service check` shows each status: mark, word, colour.
@@ -67,19 +69,19 @@ def check_command(info: ScriptInfo) -> None:
     settings: Settings = app.extensions["settings"]
     head = migrations.head_revision(settings)
 
-    async def checks() -> list[tuple[str, str, str]]:
-        database, redis = await check_database(), await check_redis()
-        revision = ("error", "database unreachable")
-        if database == "ok" and db.engine is not None:
+    async def checks(_: AsyncSession) -> list[tuple[str, CheckStatus, str]]:
+        ready = await readiness()
+        revision: tuple[CheckStatus, str] = ("error", "database unreachable")
+        if ready.database == "ok" and db.engine is not None:
             current = await migrations.current_revision(db.engine)
             revision = ("ok" if current == head else "error", f"at {current}, head is {head}")
         return [
-            ("Database", database, make_url(settings.database_url).render_as_string()),
-            ("Redis", redis, settings.REDIS_URL or "not configured"),
+            ("Database", ready.database, make_url(settings.database_url).render_as_string()),
+            ("Redis", ready.redis, settings.REDIS_URL or "not configured"),
             ("Migrations", *revision),
         ]
 
-    results = run_with_app(app, checks)
+    results = run_in_transaction(app, checks)
     for name, status, detail in results:
         mark, word, colour = SHOWN[status]
         click.secho(f"{mark} {name}: {word} ({detail})", fg=colour)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import click
-from quart.cli import ScriptInfo, pass_script_info
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import sessions
-from service.common.cli import run_in_transaction
+from service.common.cli import purge_command
 
 
-@click.command("purge-sessions")
-@pass_script_info
-def purge_sessions_command(info: ScriptInfo) -> None:
+@purge_command("purge-sessions", purged="login(s)")
+async def purge_sessions(session: AsyncSession) -> int:
     """Delete expired logins (run it daily; a login also clears its user's own)."""
-    count = run_in_transaction(info.load_app(), sessions.purge_expired_sessions)
-    click.secho(f"✓ Purged {count} expired login(s)", fg="green")
+    return await sessions.purge_expired_sessions(session)
 
 
-commands: list[click.Command] = [purge_sessions_command]
+commands: list[click.Command] = [purge_sessions]

@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import click
 from quart import Quart
+from quart.cli import ScriptInfo, pass_script_info
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.extensions import db
@@ -14,25 +16,35 @@ from service.extensions import db
 T = TypeVar("T")
 
 
-def run_with_app(app: Quart, work: Callable[[], Awaitable[T]]) -> T:
-    """Run async work inside the app's context with its serving resources started."""
+def run_in_transaction(app: Quart, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`work(session)` with the app's serving resources started, in one transaction of its
+    database committed when it returns (a session connects only when first used)."""
 
     async def runner() -> T:
         async with app.app_context():
             await app.startup()
             try:
-                return await work()
+                async with db.session_for_task() as session, session.begin():
+                    return await work(session)
             finally:
                 await app.shutdown()
 
     return asyncio.run(runner())
 
 
-def run_in_transaction(app: Quart, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """`work(session)` in one transaction of the app's database, committed when it returns."""
+def purge_command(
+    name: str, *, purged: str
+) -> Callable[[Callable[[AsyncSession], Awaitable[int]]], click.Command]:
+    """Make `purge(session) -> count` the command `name`, with its docstring as help: it runs
+    in one transaction and tells how many `purged` went."""
 
-    async def in_transaction() -> T:
-        async with db.session_for_task() as session, session.begin():
-            return await work(session)
+    def make(purge: Callable[[AsyncSession], Awaitable[int]]) -> click.Command:
+        @click.command(name, help=purge.__doc__)
+        @pass_script_info
+        def command(info: ScriptInfo) -> None:
+            count = run_in_transaction(info.load_app(), purge)
+            click.secho(f"✓ Purged {count} expired {purged}", fg="green")
 
-    return run_with_app(app, in_transaction)
+        return command
+
+    return make

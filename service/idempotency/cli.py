@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import click
-from quart.cli import ScriptInfo, pass_script_info
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.common.cli import run_with_app
-from service.extensions import db
+from service.common.cli import purge_command
 from service.idempotency import services
 
 
-@click.command("purge-idempotency-keys")
-@pass_script_info
-def purge_command(info: ScriptInfo) -> None:
+@purge_command("purge-idempotency-keys", purged="idempotency key(s)")
+async def purge_keys(session: AsyncSession) -> int:
     """Delete expired Idempotency-Keys (run it daily; expired keys are ignored anyway)."""
-
-    async def purge() -> int:
-        session = db.session_for_task()
-        async with session, session.begin():
-            return await services.purge_expired(session)
-
-    purged = run_with_app(info.load_app(), purge)
-    click.secho(f"✓ Purged {purged} expired idempotency key(s)", fg="green")
+    return await services.purge_expired(session)
 
 
-commands: list[click.Command] = [purge_command]
+commands: list[click.Command] = [purge_keys]

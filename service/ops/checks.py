@@ -15,7 +15,9 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def _probe(name: str, ping: Callable[[], Awaitable[object]]) -> CheckStatus:
+async def _probe(name: str, ping: Callable[[], Awaitable[object]] | None) -> CheckStatus:
+    if ping is None:
+        return "disabled"
     try:
         await asyncio.wait_for(ping(), CHECK_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - any failure means "not ready"
@@ -27,16 +29,10 @@ async def _probe(name: str, ping: Callable[[], Awaitable[object]]) -> CheckStatu
     return "ok"
 
 
-async def check_database() -> CheckStatus:
-    return await _probe("database", db.ping)
-
-
-async def check_redis() -> CheckStatus:
-    if redis_client.client is None:
-        return "disabled"
-    return await _probe("redis", redis_client.client.ping)
-
-
 async def readiness() -> ReadinessChecks:
-    database, cache = await asyncio.gather(check_database(), check_redis())
+    """The database's and Redis's status, probed together."""
+    redis = redis_client.client
+    database, cache = await asyncio.gather(
+        _probe("database", db.ping), _probe("redis", redis.ping if redis else None)
+    )
     return ReadinessChecks(database=database, redis=cache)

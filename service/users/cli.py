@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -30,13 +29,7 @@ def _fail(*lines: str) -> NoReturn:
 @click.argument("email")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="The password (prompted for, twice, when left out).",
-)
+@click.password_option(help="The password (prompted for, twice, when left out).")
 @pass_script_info
 def create_user_command(
     info: ScriptInfo, email: str, name: str, admin: bool, password: str
@@ -44,11 +37,10 @@ def create_user_command(
     """Create a user, validated like sign-up."""
     try:
         data = UserCreate(email=email, name=name, password=password, is_admin=admin)
+        user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except ValidationError as error:
         fields = validation_fields(error).items()
         _fail(*(f"✗ {field}: {'; '.join(messages)}" for field, messages in fields))
-    try:
-        user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except APIError as error:
         _fail(f"✗ {error.message}")
     role = "administrator" if admin else "user"
@@ -81,28 +73,22 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     """Import users from CSV or JSON Lines; all rows are checked before anything is written."""
     started = time.perf_counter()
     try:
-        users, problems = importer.validate_rows(importer.read_rows(file))
+        users, problems = importer.read_users(file)
     except importer.ImportFileError as error:
         _fail(f"✗ {error}")
-    if not users and not problems:
-        _fail("✗ The file holds no rows")
     if problems:
         _fail(
             f"✗ {len(problems)} bad row(s); nothing was imported:",
             *(f"  row {row}: {message}" for row, message in problems[:50]),
             *([f"  … and {len(problems) - 50} more"] if len(problems) > 50 else []),
         )
-    work = partial(importer.import_users, users=users, progress=_progress)
+    work = partial(importer.import_users, users=users)
     created, skipped = run_in_transaction(info.load_app(), work)
     click.secho(
         f"✓ Imported {created} user(s), skipped {skipped} existing email(s) "
         f"in {time.perf_counter() - started:.1f}s",
         fg="green",
     )
-
-
-def _progress(label: str, length: int) -> AbstractContextManager[importer.Bar]:
-    return click.progressbar(length=length, label=label, file=sys.stderr)
 
 
 commands: list[click.Command] = [create_user_command, user_group, import_users_command]

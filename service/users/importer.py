@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+import click
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,7 +28,6 @@ from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
 
 BATCH_SIZE = 1000
-FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 
 ImportedUser = UserCreate | UserImportHashed
 
@@ -36,29 +36,33 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be read (format, header, encoding)."""
 
 
-class Bar(Protocol):
-    def update(self, n_steps: int) -> None: ...
-
-
-Progress = Callable[[str, int], AbstractContextManager[Bar]]
-"""Makes a progress bar from a label and a length, as `click.progressbar` does."""
-
-
-def read_rows(path: Path) -> list[tuple[int, Any]]:
-    """(row number, raw record) for every data row; raises ImportFileError."""
+def read_users(path: Path) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
+    """The good rows' users, and each bad row's number and problem (duplicates in the file
+    too); raises ImportFileError."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as error:
         raise ImportFileError(f"cannot read {path}: {error}") from None
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return list(_csv_rows(text))
-    if suffix in {".jsonl", ".ndjson", ".json"}:
-        return list(_json_lines(text))
-    raise ImportFileError(f"{path.name}: use a .csv or .jsonl file")
+    if suffix not in {".csv", ".jsonl", ".ndjson", ".json"}:
+        raise ImportFileError(f"{path.name}: use a .csv or .jsonl file")
+    users: list[ImportedUser] = []
+    problems: list[tuple[int, str]] = []
+    first_seen: dict[str, int] = {}
+    for number, user in _csv_rows(text) if suffix == ".csv" else _json_lines(text):
+        if isinstance(user, str):
+            problems.append((number, user))
+        elif user.email in first_seen:
+            problems.append((number, f"duplicate of row {first_seen[user.email]}"))
+        else:
+            first_seen[user.email] = number
+            users.append(user)
+    if not users and not problems:
+        raise ImportFileError("The file holds no rows")
+    return users, problems
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
+def _csv_rows(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
     reader = csv.DictReader(text.splitlines())
     header = set(reader.fieldnames or [])
     if not {"email", "name"} <= header or not header & {"password", "password_hash"}:
@@ -70,64 +74,36 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
         if None in record:
             yield number, "the row has more fields than the header"
             continue
-        # A file with both password columns fills one per row: the empty one is absent.
-        optional = {"password", "password_hash"}
-        yield number, {k: v for k, v in record.items() if v != "" or k not in optional}
+        # A file with both password columns fills one per row: the empty one is absent,
+        # and so is an empty is_admin (false).
+        optional = {"password", "password_hash", "is_admin"}
+        yield number, _validate({k: v for k, v in record.items() if v != "" or k not in optional})
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
-    number = 0
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        number += 1
+def _json_lines(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
+    lines = (line for line in text.splitlines() if line.strip())
+    for number, line in enumerate(lines, start=1):
         try:
-            yield number, parse_json(line.encode())  # as the API reads a body
+            yield number, _validate(parse_json(line.encode()))  # as the API reads a body
         except BadRequest as error:
             yield number, error.message
         except InvalidInput as error:
             yield number, _fields_text((error.details or {}).get("fields", {}))
 
 
-def validate_rows(
-    raw_rows: Sequence[tuple[int, Any]],
-) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
-    """The rows as users, and each bad row's number and problem (duplicates in the file too)."""
-    users: list[ImportedUser] = []
-    problems: list[tuple[int, str]] = []
-    first_seen: dict[str, int] = {}
-    for number, record in raw_rows:
-        user = _validate(record)
-        if isinstance(user, str):
-            problems.append((number, user))
-        elif user.email in first_seen:
-            problems.append((number, f"duplicate of row {first_seen[user.email]}"))
-        else:
-            first_seen[user.email] = number
-            users.append(user)
-    return users, problems
-
-
 def _validate(record: Any) -> ImportedUser | str:
     """The row as a user, or what is wrong with it."""
-    if isinstance(record, str):
-        return record
     if not isinstance(record, dict):
         return "each row must be an object"
     unstorable = unstorable_text(record)  # CSV cells too: PostgreSQL cannot store NUL
     if unstorable:
         return _fields_text(unstorable)
-    record = dict(record)
-    if isinstance(record.get("is_admin"), str):
-        flag = record["is_admin"].strip().lower()
-        if flag not in FLAGS:
-            return f"is_admin: {record['is_admin']!r} is not true or false"
-        record["is_admin"] = FLAGS[flag]
     if "password" in record and "password_hash" in record:
         return "give password or password_hash, not both"
     schema = UserImportHashed if "password_hash" in record else UserCreate
     try:
-        return schema.model_validate(record)
+        # Lax, unlike the API: files spell is_admin as text ("true", "yes", "0"…).
+        return schema.model_validate(record, strict=False)
     except PydanticValidationError as error:
         return _fields_text(validation_fields(error))
 
@@ -136,19 +112,16 @@ def _fields_text(fields: dict[str, list[str]]) -> str:
     return "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
 
 
-async def import_users(
-    session: AsyncSession, *, users: Sequence[ImportedUser], progress: Progress
-) -> tuple[int, int]:
-    """Write every user whose email is new; (created, skipped)."""
+async def import_users(session: AsyncSession, *, users: Sequence[ImportedUser]) -> tuple[int, int]:
+    """Write every user whose email is new, with progress bars on stderr; (created, skipped)."""
     # Known emails are left out before hashing: no argon2 time is spent on them.
-    emails = [user.email for user in users]
     existing: set[str] = set()
-    for start in range(0, len(emails), BATCH_SIZE):
-        query = select(User.email).where(User.email.in_(emails[start : start + BATCH_SIZE]))
-        existing.update(await session.scalars(query))
+    for start in range(0, len(users), BATCH_SIZE):
+        emails = [user.email for user in users[start : start + BATCH_SIZE]]
+        existing.update(await session.scalars(select(User.email).where(User.email.in_(emails))))
     fresh = [user for user in users if user.email not in existing]
     plain = [user.password for user in fresh if isinstance(user, UserCreate)]
-    hashes = iter(await _hash_passwords(plain, progress))  # in the order of `fresh`
+    hashes = iter(await _hash_passwords(plain))  # in the order of `fresh`
     values = [
         user.model_dump(include={"email", "name", "is_admin"})
         | {"password_hash": next(hashes) if isinstance(user, UserCreate) else user.password_hash}
@@ -156,7 +129,7 @@ async def import_users(
     ]
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(User).on_conflict_do_nothing(index_elements=["email"])
-    with progress("Writing users", len(values)) as bar:
+    with click.progressbar(length=len(values), label="Writing users", file=sys.stderr) as bar:
         for start in range(0, len(values), BATCH_SIZE):
             batch = values[start : start + BATCH_SIZE]
             await session.execute(statement, batch)
@@ -164,14 +137,14 @@ async def import_users(
     return len(fresh), len(users) - len(fresh)
 
 
-async def _hash_passwords(plain: list[str], progress: Progress) -> list[str]:
+async def _hash_passwords(plain: list[str]) -> list[str]:
     """argon2id hashes (each with its own salt) on the hashing pool's thread per core.
 
     argon2 releases the GIL while it works, so threads keep every core busy.
     """
     if not plain:
         return []
-    with progress("Hashing passwords", len(plain)) as bar:
+    with click.progressbar(length=len(plain), label="Hashing passwords", file=sys.stderr) as bar:
         hashing = [asyncio.ensure_future(passwords.hash_password(each)) for each in plain]
         for task in hashing:
             task.add_done_callback(lambda _: bar.update(1))
