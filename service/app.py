@@ -23,29 +23,6 @@ from service.instance import with_instance_secrets
 from service.logs import configure_logging
 from service.observability import init_request_hooks
 
-CORS_ALLOW_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "X-Request-ID",
-    "Idempotency-Key",
-    "If-Match",
-    "If-None-Match",
-]
-CORS_ALLOW_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CORS_EXPOSE_HEADERS = [
-    "X-Request-ID",
-    "X-Response-Time",
-    "X-Total-Count",
-    "Link",
-    "Location",
-    "ETag",
-    "Idempotent-Replayed",
-    "Retry-After",
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-]
-
 
 class ServiceApp(Quart):
     """Quart whose request transaction commits after the view returns.
@@ -101,14 +78,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     tokens.init_app(app)
     passwords.init_app(app)
     schema.init_app(app)
-    if settings.cors_origins:
-        cors(
-            app,
-            allow_origin=settings.cors_origins,
-            allow_headers=CORS_ALLOW_HEADERS,
-            allow_methods=CORS_ALLOW_METHODS,
-            expose_headers=CORS_EXPOSE_HEADERS,
-        )
+    if settings.CORS_ORIGINS:
+        cors(app, allow_origin=settings.CORS_ORIGINS)  # the rest from QUART_CORS_* config
     limiter.init_app(app)
 
     app.register_blueprint(ops)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The public placeholder earlier versions defaulted to: never used to sign anything.
 DEV_SECRET = "dev-secret-change-me"
@@ -18,12 +17,16 @@ MIN_SECRET_LENGTH = 32
 SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A proxy given as a host address with a prefix (10.0.0.1/8) means its whole network.
+ProxyNetwork = Annotated[
+    IPNetwork, BeforeValidator(lambda item: ipaddress.ip_network(item, strict=False))
+]
 
 # Plain URLs, as container platforms pass them, get the async drivers.
 ASYNC_DRIVERS = {
-    "postgres://": "postgresql+asyncpg://",
-    "postgresql://": "postgresql+asyncpg://",
-    "sqlite://": "sqlite+aiosqlite://",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
 }
 
 
@@ -54,14 +57,18 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
-    CORS_ORIGINS: str = ""
+    # Comma-separated in the environment.
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_DEFAULT: str = "100/hour"
     RATE_LIMIT_LOGIN: str = "5/minute"
     RATE_LIMIT_USERS: str = "50/hour"
-    TRUSTED_PROXIES: str = ""
+    TRUSTED_PROXIES: Annotated[list[ProxyNetwork], NoDecode] = []
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, ge=1)
-    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    LOG_LEVEL: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+    ] = "INFO"
     LOG_FORMAT: Literal["json", "console"] | None = None
     # argon2id cost; stored hashes with other parameters are upgraded at the next login
     PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
@@ -76,11 +83,6 @@ class Settings(BaseSettings):
     # request that died, e.g. with its instance, must not block the key for 24 hours).
     IDEMPOTENCY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
 
-    @field_validator("LOG_LEVEL", mode="before")
-    @classmethod
-    def _upper_level(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
     @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_USERS")
     @classmethod
     def _valid_limits(cls, value: str) -> str:
@@ -89,11 +91,11 @@ class Settings(BaseSettings):
         parse_limits(value)
         return value
 
-    @field_validator("TRUSTED_PROXIES")
+    @field_validator("CORS_ORIGINS", "TRUSTED_PROXIES", mode="before")
     @classmethod
-    def _valid_proxies(cls, value: str) -> str:
-        for item in _split(value):
-            ipaddress.ip_network(item, strict=False)
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("PUBLIC_URL")
@@ -103,13 +105,8 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         # A query or fragment, even an empty one, shows as its separator.
-        if (
-            parts.scheme not in {"http", "https"}
-            or not parts.hostname
-            or parts.username is not None
-            or "?" in value
-            or "#" in value
-        ):
+        plain = parts.scheme in {"http", "https"} and parts.hostname and parts.username is None
+        if not plain or "?" in value or "#" in value:
             raise ValueError(
                 "must be an http(s) URL without credentials, query or fragment, "
                 "e.g. https://api.example.com"
@@ -119,26 +116,21 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
-        for plain, driver in ASYNC_DRIVERS.items():
-            if value and value.startswith(plain):
-                return driver + value.removeprefix(plain)
-        return value or None
+        scheme, separator, rest = (value or "").partition("://")
+        return ASYNC_DRIVERS.get(scheme, scheme) + separator + rest or None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.APP_ENV != "production":
             return self
         # Name every unsafe setting at once, so one failed start is enough to fix them all.
-        problems = []
-        if not self.DATABASE_URL:
-            problems.append("DATABASE_URL must be set in production")
-        for name in SECRET_NAMES:
-            secret: str = getattr(self, name)
-            if len(secret) < MIN_SECRET_LENGTH:  # unset and DEV_SECRET among them
-                problems.append(
-                    f"{name} must be set to a random value of at least "
-                    f"{MIN_SECRET_LENGTH} characters in production"
-                )
+        problems = [] if self.DATABASE_URL else ["DATABASE_URL must be set in production"]
+        problems += [  # unset secrets and DEV_SECRET among them
+            f"{name} must be set to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters in production"
+            for name in SECRET_NAMES
+            if len(getattr(self, name)) < MIN_SECRET_LENGTH
+        ]
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -149,46 +141,45 @@ class Settings(BaseSettings):
 
     @property
     def log_format(self) -> Literal["json", "console"]:
-        if self.LOG_FORMAT is not None:
-            return self.LOG_FORMAT
-        return "json" if self.APP_ENV == "production" else "console"
-
-    @property
-    def cors_origins(self) -> list[str]:
-        return _split(self.CORS_ORIGINS)
-
-    @property
-    def trusted_proxies(self) -> list[IPNetwork]:
-        return [ipaddress.ip_network(item, strict=False) for item in _split(self.TRUSTED_PROXIES)]
+        return self.LOG_FORMAT or ("json" if self.APP_ENV == "production" else "console")
 
     def quart_config(self) -> dict[str, Any]:
-        """The keys Quart and its extensions read from `app.config`."""
-        return {
-            "APP_NAME": self.APP_NAME,
-            "APP_ENV": self.APP_ENV,
+        """Every setting (all UPPER_CASE, as Quart's config keeps) and what extensions read."""
+        return self.model_dump() | {
             "DEBUG": self.APP_ENV == "development",
             "TESTING": self.APP_ENV == "testing",
-            "SECRET_KEY": self.SECRET_KEY,
-            "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH,
-            "JWT_SECRET_KEY": self.JWT_SECRET_KEY,
-            "JWT_ALGORITHM": "HS256",
             "JWT_IDENTITY_CLAIM": "sub",
-            "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=self.JWT_ACCESS_TOKEN_EXPIRES),
-            "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=self.JWT_REFRESH_TOKEN_EXPIRES),
-            "JWT_TOKEN_LOCATION": ("headers",),
             # Tokens carry whole-second nbf/iat/exp: a few seconds' leeway absorbs clock
             # skew between the instances that issue and the ones that check them.
             "JWT_DECODE_LEEWAY": 5,
             "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
-            "QUART_SCHEMA_CONVERSION_PREFERENCE": "pydantic",
             # Swagger UI's assets come from the ops blueprint, not a CDN (/docs works offline).
             "QUART_SCHEMA_SWAGGER_JS_URL": "/docs/static/swagger-ui-bundle.js",
             "QUART_SCHEMA_SWAGGER_CSS_URL": "/docs/static/swagger-ui.css",
+            # What cross-origin browsers may send and read, once CORS_ORIGINS turns quart-cors on.
+            "QUART_CORS_ALLOW_HEADERS": [
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+            ],
+            "QUART_CORS_ALLOW_METHODS": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+            "QUART_CORS_EXPOSE_HEADERS": [
+                "X-Request-ID",
+                "X-Response-Time",
+                "X-Total-Count",
+                "Link",
+                "Location",
+                "ETag",
+                "Idempotent-Replayed",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         }
-
-
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @lru_cache

@@ -26,10 +26,8 @@ def with_instance_secrets(settings: Settings, secret_file: Path = INSTANCE_SECRE
     missing = [name for name in SECRET_NAMES if getattr(settings, name) in ("", DEV_SECRET)]
     if not missing or settings.APP_ENV == "production":
         return settings
-    if settings.APP_ENV == "development":
-        base = _instance_secret(secret_file).encode()
-    else:
-        base = secrets.token_bytes(32)
+    development = settings.APP_ENV == "development"
+    base = _instance_secret(secret_file).encode() if development else secrets.token_bytes(32)
     derived = {name: hmac.new(base, name.encode(), hashlib.sha256).hexdigest() for name in missing}
     return settings.model_copy(update=derived)
 
@@ -40,8 +38,7 @@ def _instance_secret(path: Path) -> str:
         # Written aside, then linked into place: a process starting at the same moment
         # sees either no file or the whole secret, and both then use the one that won.
         draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
+        with open(draft, "x", opener=lambda name, flags: os.open(name, flags, 0o600)) as file:
             file.write(secrets.token_urlsafe(48))
         try:
             os.link(draft, path)

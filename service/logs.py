@@ -6,20 +6,20 @@ import json
 import logging
 import re
 import sys
-import traceback
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from traceback import TracebackException
 from typing import Any
 
 # The request being served, for records logged outside a request context's `g`.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get() or "-"
-        return True
+def _with_request_id(record: logging.LogRecord) -> bool:
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id_var.get() or "-"
+    return True
 
 
 # -- safe log text ------------------------------------------------------------------------
@@ -45,24 +45,15 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: every character
 # a terminal or a log collector might take as the end of a line.
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED_ESCAPES.get(char) or f"\\u{ord(char):04x}"
-
-
-def redact(text: str) -> str:
-    """`text` with tokens, password hashes, password values and row data masked."""
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def safe_text(value: object) -> str:
-    """A logged value on one line: redacted, and every control character escaped."""
-    return _CONTROL_RE.sub(_escape_control, redact(str(value)))
+    """A logged value on one line: tokens, password hashes, password values and row data
+    masked, and every control character escaped (as JSON would: `\\n`, `\\u0085`)."""
+    text = str(value)
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return _CONTROL_RE.sub(lambda match: json.dumps(match.group())[1:-1], text)
 
 
 def format_exception_safely(error: BaseException) -> str:
@@ -71,38 +62,24 @@ def format_exception_safely(error: BaseException) -> str:
     The frames (file, line, source) come from the code and keep their line breaks; each
     exception's own text - where user input, SQL or row data can hide - is made safe.
     """
-    parts: list[str] = []
-    seen: set[int] = set()
-
-    def walk(current: BaseException) -> None:
-        seen.add(id(current))
-        cause, context = current.__cause__, current.__context__
-        if cause is not None and id(cause) not in seen:
-            walk(cause)
-            parts.append(
-                "\nThe above exception was the direct cause of the following exception:\n\n"
-            )
-        elif context is not None and not current.__suppress_context__ and id(context) not in seen:
-            walk(context)
-            parts.append(
-                "\nDuring handling of the above exception, another exception occurred:\n\n"
-            )
-        if current.__traceback__ is not None:
-            parts.append("Traceback (most recent call last):\n")
-            parts.extend(traceback.format_tb(current.__traceback__))
-        summary = "".join(traceback.format_exception_only(type(current), current))
-        parts.append(safe_text(summary.rstrip("\n")) + "\n")
-        if isinstance(current, BaseExceptionGroup):
-            for number, member in enumerate(current.exceptions, 1):
-                parts.append(f"\n[{number} of {len(current.exceptions)} in the group]\n")
-                walk(member)
-
-    walk(error)
-    return "".join(parts).rstrip("\n")
+    return "".join(_safe_traceback(TracebackException.from_exception(error))).rstrip("\n")
 
 
-def _exception_of(record: logging.LogRecord) -> BaseException | None:
-    return record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+def _safe_traceback(current: TracebackException) -> Iterator[str]:
+    # TracebackException has followed the chain and the groups, each exception once.
+    if current.__cause__ is not None:
+        yield from _safe_traceback(current.__cause__)
+        yield "\nThe above exception was the direct cause of the following exception:\n\n"
+    elif current.__context__ is not None and not current.__suppress_context__:
+        yield from _safe_traceback(current.__context__)
+        yield "\nDuring handling of the above exception, another exception occurred:\n\n"
+    if current.stack:
+        yield "Traceback (most recent call last):\n"
+        yield from current.stack.format()
+    yield safe_text("".join(current.format_exception_only()).rstrip("\n")) + "\n"
+    for number, member in enumerate(current.exceptions or [], 1):
+        yield f"\n[{number} of {len(current.exceptions or [])} in the group]\n"
+        yield from _safe_traceback(member)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -117,16 +94,15 @@ class ConsoleFormatter(logging.Formatter):
         safe = logging.makeLogRecord(record.__dict__)
         safe.msg, safe.args = safe_text(record.getMessage()), None
         safe.request_id = safe_text(getattr(record, "request_id", "-"))
-        safe.exc_info = safe.exc_text = None
-        line = super().format(safe)
-        error = _exception_of(record)
-        return line if error is None else f"{line}\n{format_exception_safely(error)}"
+        safe.exc_text = None
+        return super().format(safe)
+
+    def formatException(self, ei: Any) -> str:
+        return format_exception_safely(ei[1]) if ei[1] is not None else ""
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log collectors in production."""
-
-    _FIELDS = ("request_id", "method", "path", "status", "duration")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -135,29 +111,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": safe_text(record.getMessage()),
         }
-        for field in self._FIELDS:
+        for field in ("request_id", "method", "path", "status", "duration"):
             value = getattr(record, field, None)
             if value is not None:
                 entry[field] = safe_text(value) if isinstance(value, str) else value
-        error = _exception_of(record)
-        if error is not None:
-            entry["exception"] = format_exception_safely(error)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception"] = format_exception_safely(record.exc_info[1])
         return json.dumps(entry)
-
-
-class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The one handler `configure_logging` owns (and replaces when called again)."""
-
-    _service_handler = True
 
 
 def configure_logging(level: str, log_format: str) -> None:
     """Route every logger to stderr in the chosen format, with the request id attached."""
-    handler = _ServiceHandler(sys.stderr)
-    handler.addFilter(_RequestIdFilter())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.name = "service"  # the one handler this owns, and replaces when called again
+    handler.addFilter(_with_request_id)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     root = logging.getLogger()
-    for existing in [h for h in root.handlers if isinstance(h, _ServiceHandler)]:
+    for existing in [h for h in root.handlers if h.name == "service"]:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)

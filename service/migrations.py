@@ -26,9 +26,7 @@ def migrations_root() -> Path:
     runs; an installed package (the container image) has no migrations beside it, so
     they are looked up in the working directory.
     """
-    if (PROJECT_ROOT / "alembic.ini").is_file():
-        return PROJECT_ROOT
-    return Path.cwd()
+    return PROJECT_ROOT if (PROJECT_ROOT / "alembic.ini").is_file() else Path.cwd()
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -42,10 +40,6 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
-
-
-def downgrade(settings: Settings, revision: str = "base") -> None:
-    command.downgrade(alembic_config(settings), revision)
 
 
 def head_revision(settings: Settings) -> str | None:

@@ -18,8 +18,6 @@ access_logger = logging.getLogger("service.access")
 
 # The methods the service answers; any other label value would be chosen by the client.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-UNMATCHED_ROUTE = "<unmatched>"
-OTHER_METHOD = "OTHER"
 
 
 def get_request_id() -> str:
@@ -52,19 +50,12 @@ def init_request_hooks(app: Quart) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Label by the matched rule and a known method only: raw paths and invented methods
         # would let any client add series without bound.
-        route = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
-        method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"
         status = str(response.status_code)
-        metrics = current_metrics()
-        metrics.requests.labels(route, method, status).inc()
-        metrics.latency.labels(route, method, status).observe(duration)
+        current_metrics().requests.labels(route, method, status).inc()
+        current_metrics().latency.labels(route, method, status).observe(duration)
         fields = {"method": request.method, "path": request.path, "status": response.status_code}
-        access_logger.info(
-            "%s %s %s %.4fs",
-            request.method,
-            request.path,
-            status,
-            duration,
-            extra={"request_id": request_id, **fields, "duration": round(duration, 6)},
-        )
+        extra = {"request_id": request_id, **fields, "duration": round(duration, 6)}
+        access_logger.info("%(method)s %(path)s %(status)s %(duration).4fs", extra, extra=extra)
         return response

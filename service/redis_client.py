@@ -10,7 +10,6 @@ from service.config import Settings
 # Short timeouts: with Redis down or silent, requests fall back quickly instead of hanging.
 # redis-py retries no command unless told to, so one command costs at most this long.
 SOCKET_TIMEOUT_SECONDS = 0.5
-HEALTH_CHECK_SECONDS = 30
 
 
 class RedisClient:
@@ -20,8 +19,7 @@ class RedisClient:
     they need it, since it is made in `before_serving`.
     """
 
-    def __init__(self) -> None:
-        self.client: Redis | None = None
+    client: Redis | None = None
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
@@ -35,7 +33,7 @@ class RedisClient:
                     socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
                     socket_timeout=SOCKET_TIMEOUT_SECONDS,
                     socket_keepalive=True,
-                    health_check_interval=HEALTH_CHECK_SECONDS,
+                    health_check_interval=30,
                 )
 
         @app.after_serving

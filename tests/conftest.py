@@ -87,6 +87,6 @@ def _restore_logging() -> Iterator[None]:
     level = root.level
     yield
     for handler in list(root.handlers):
-        if getattr(handler, "_service_handler", False):
+        if handler.name == "service":
             root.removeHandler(handler)
     root.setLevel(level)

@@ -43,7 +43,9 @@ def settings_env(settings: Any) -> dict[str, str]:
     """The environment that gives a server process these settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     for name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, list):  # comma-separated in the environment
+            env[name] = ",".join(map(str, value))
+        elif value is not None:
             env[name] = str(value)
         else:
             env.pop(name, None)

@@ -153,7 +153,7 @@ def test_configure_logging_twice_keeps_one_handler() -> None:
     configure_logging("INFO", "json")
     configure_logging("INFO", "console")
     root = logging.getLogger()
-    assert len([h for h in root.handlers if getattr(h, "_service_handler", False)]) == 1
+    assert len([h for h in root.handlers if h.name == "service"]) == 1
 
 
 @pytest.mark.usefixtures("restore_logging")

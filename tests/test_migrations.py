@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+from alembic import command
 from service import migrations
 from service.database import create_engine
 from service.models import Base
@@ -100,7 +101,7 @@ async def test_downgrade_to_base_then_upgrade_to_head_restores_schema(fresh: Bac
     assert await revision_of(fresh) == head
     assert set(TABLES) <= await table_names(fresh)
 
-    await asyncio.to_thread(migrations.downgrade, settings, "base")
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(settings), "base")
     assert await revision_of(fresh) is None
     assert await table_names(fresh) <= {"alembic_version"}
 

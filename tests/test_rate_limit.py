@@ -124,7 +124,9 @@ async def test_forged_forwarded_for_buys_no_requests(client: Any) -> None:
 
 
 async def test_trusted_proxy_hops_are_separate_clients(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"TRUSTED_PROXIES": "10.0.0.0/8"}))
+    app = create_app(
+        settings.model_copy(update={"TRUSTED_PROXIES": [ipaddress.ip_network("10.0.0.0/8")]})
+    )
     async with app.test_app() as serving:
         client = serving.test_client()
         for n in range(5):

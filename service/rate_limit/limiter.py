@@ -81,7 +81,7 @@ class Limiter:
         """The current request's client: the peer, or the hop a trusted proxy added."""
         settings: Settings = current_app.extensions["settings"]
         forwarded_for = request.headers.get("X-Forwarded-For", "")
-        return client_address(request.remote_addr, forwarded_for, settings.trusted_proxies)
+        return client_address(request.remote_addr, forwarded_for, settings.TRUSTED_PROXIES)
 
     async def check_request(self) -> None:
         """Count the request against all its limits at once; 429 when one is spent."""

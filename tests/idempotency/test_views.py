@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from datetime import timedelta
 from typing import Any
 
@@ -192,7 +193,9 @@ async def test_anonymous_keys_are_scoped_by_client_address(client: Any, settings
 async def test_anonymous_scope_follows_a_trusted_proxys_client(settings: Settings) -> None:
     from service.app import create_app
 
-    app = create_app(settings.model_copy(update={"TRUSTED_PROXIES": "10.0.0.0/8"}))
+    app = create_app(
+        settings.model_copy(update={"TRUSTED_PROXIES": [ipaddress.ip_network("10.0.0.0/8")]})
+    )
     async with app.test_app() as serving:
         client = serving.test_client()
         for proxy in ("10.0.0.1", "10.0.0.2"):  # two proxies, one client behind them
