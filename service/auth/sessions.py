@@ -15,8 +15,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.claims import TokenClaims
 from service.auth.models import AuthSession
+from service.auth.tokens import TokenClaims
 from service.database import utcnow
 from service.users.models import User
 
@@ -37,7 +37,7 @@ def _clean_user_agent(value: str | None) -> str | None:
 
 async def start_session(
     session: AsyncSession, *, refresh: TokenClaims, user_agent: str | None
-) -> AuthSession:
+) -> None:
     """Record the new login that `refresh`, its first refresh token, names."""
     login = AuthSession(
         id=refresh.session_id,
@@ -48,7 +48,6 @@ async def start_session(
     )
     session.add(login)
     await session.flush()
-    return login
 
 
 async def find_session_with_user(
@@ -67,10 +66,8 @@ async def touch_session(session: AsyncSession, login: AuthSession) -> None:
         await session.flush()
 
 
-async def rotate_refresh(
-    session: AsyncSession, login: AuthSession, *, presented_jti: str, refresh: TokenClaims
-) -> bool:
-    """Make `refresh` the login's refresh token if `presented_jti` still is; else False.
+async def rotate_refresh(session: AsyncSession, *, presented: str, refresh: TokenClaims) -> bool:
+    """Make `refresh` its login's refresh token if the `presented` jti still is; else False.
 
     One conditional UPDATE: of two requests presenting the same refresh token, the
     database lets exactly one through, on every instance.
@@ -78,8 +75,8 @@ async def rotate_refresh(
     rotated = await session.scalar(
         update(AuthSession)
         .where(
-            AuthSession.id == login.id,
-            AuthSession.refresh_jti == presented_jti,
+            AuthSession.id == refresh.session_id,
+            AuthSession.refresh_jti == presented,
             AuthSession.revoked_at.is_(None),
         )
         .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
