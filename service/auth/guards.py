@@ -15,11 +15,8 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Literal, ParamSpec, TypeVar, cast
 
-from jwt.exceptions import PyJWTError
-from pydantic import ValidationError
 from quart import g, request
 from quart_jwt_extended import get_raw_jwt
-from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_jwt_extended.view_decorators import (
     verify_jwt_in_request,
     verify_jwt_refresh_token_in_request,
@@ -28,7 +25,7 @@ from quart_schema import security_scheme
 from werkzeug.local import LocalProxy
 
 from service.auth import sessions
-from service.auth.tokens import TokenClaims
+from service.auth.tokens import INVALID_TOKEN, TokenClaims
 from service.database import utcnow
 from service.errors import Unauthorized
 from service.extensions import db, tokens
@@ -36,6 +33,7 @@ from service.users.models import User
 
 P = ParamSpec("P")
 R = TypeVar("R")
+View = Callable[P, Awaitable[R]]
 VERIFY = {"access": verify_jwt_in_request, "refresh": verify_jwt_refresh_token_in_request}
 
 # The 401 message for the library's errors by name; any other: "The token is not valid".
@@ -58,7 +56,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     try:
         await VERIFY[kind]()
         claims = TokenClaims.model_validate(get_raw_jwt())
-    except (JWTExtendedException, PyJWTError, ValidationError) as error:
+    except INVALID_TOKEN as error:
         message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
         raise Unauthorized(message) from None
     if await tokens.known_ended(claims.session_id):
@@ -70,8 +68,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
         raise Unauthorized("The token's login does not exist")
     login, user = found
     if login.revoked_at is not None or login.expires_at <= utcnow():
-        if login.revoked_at is not None:
-            await tokens.remember_ended([(login.id, login.expires_at)])
+        await tokens.remember_ended([(login.id, login.expires_at)])  # no key once expired
         raise Unauthorized("The token's login has ended")
     if user.token_version != claims.version:
         raise Unauthorized("The token was issued before the password changed")
@@ -81,10 +78,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     return user
 
 
-def _requires(
-    kind: Literal["access", "refresh"],
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    def decorator(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _requires(kind: Literal["access", "refresh"]) -> Callable[[View[P, R]], View[P, R]]:
+    def decorator(view: View[P, R]) -> View[P, R]:
         @wraps(view)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             await authenticate(kind)

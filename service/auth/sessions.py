@@ -74,11 +74,7 @@ async def rotate_refresh(session: AsyncSession, *, presented: str, refresh: Toke
     """
     rotated = await session.scalar(
         update(AuthSession)
-        .where(
-            AuthSession.id == refresh.session_id,
-            AuthSession.refresh_jti == presented,
-            AuthSession.revoked_at.is_(None),
-        )
+        .filter_by(id=refresh.session_id, refresh_jti=presented, revoked_at=None)
         .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
         .returning(AuthSession.id)
         .execution_options(synchronize_session=False)
@@ -102,8 +98,7 @@ async def end_sessions(
     if session_id is not None:
         statement = statement.where(AuthSession.id == session_id)
     returning = statement.returning(AuthSession.id, AuthSession.expires_at)
-    rows = await session.execute(returning.execution_options(synchronize_session="fetch"))
-    return list(rows)
+    return list(await session.execute(returning.execution_options(synchronize_session="fetch")))
 
 
 async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:

@@ -19,11 +19,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from jwt.exceptions import PyJWTError
 from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from quart import Quart
 from quart_jwt_extended import create_access_token, create_refresh_token, decode_token
 from quart_jwt_extended.default_callbacks import default_decode_key_callback
-from quart_jwt_extended.exceptions import JWTDecodeError
+from quart_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from redis.exceptions import RedisError
 
 from service.config import Settings
@@ -39,6 +40,12 @@ INT64_MAX = 2**63 - 1  # ids are 64-bit at most on every backend, and so are clo
 # Canonical decimal only: " 1", "01", "+1" and non-ASCII digits name no user.
 _USER_ID = re.compile(r"[1-9][0-9]{0,18}")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Only the header issued here (RFC 8725 3.1): HS256, `typ` JWT or absent, nothing else. A
+# `kid`, `jku`, `x5u`, `crit` or any other field names a key or a rule this service never
+# uses; accepting it silently is how key confusion starts.
+HEADERS = ({"alg": "HS256"}, {"alg": "HS256", "typ": "JWT"})
+# What decoding and reading a token that is not a valid one of ours raises.
+INVALID_TOKEN = (JWTExtendedException, PyJWTError, ValidationError)
 
 # A NumericDate as issued here: an integer a 64-bit clock can hold (a bigger one is a
 # token that never expires, never one this service wrote).
@@ -49,19 +56,6 @@ def _user_id(value: object) -> int:
     if isinstance(value, str) and _USER_ID.fullmatch(value) and int(value) <= INT64_MAX:
         return int(value)
     raise ValueError("not a user id")
-
-
-class TokenHeader(BaseModel):
-    """Only the header issued here (RFC 8725 3.1): HS256, `typ` JWT or absent, nothing else.
-
-    A `kid`, `jku`, `x5u`, `crit` or any other field names a key or a rule this service
-    never uses; accepting it silently is how key confusion starts.
-    """
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    alg: Literal["HS256"]
-    typ: Literal["JWT"] = "JWT"
 
 
 class TokenClaims(BaseModel):
@@ -93,11 +87,12 @@ def _decode_key(unverified_claims: dict[str, Any], unverified_headers: dict[str,
     # The library fills in defaults for a missing `type` ("access") and `jti` (None)
     # after decoding; this loader is its one public hook that sees the claims as sent,
     # so the strict shape is enforced here, for every token it decodes.
+    if unverified_headers not in HEADERS:
+        raise JWTDecodeError("Invalid token header")
     try:
-        TokenHeader.model_validate(unverified_headers)
         TokenClaims.model_validate(unverified_claims)
     except ValidationError:
-        raise JWTDecodeError("Invalid token header or claims") from None
+        raise JWTDecodeError("Invalid token claims") from None
     return default_decode_key_callback(unverified_claims, unverified_headers)
 
 
@@ -142,12 +137,11 @@ class Tokens:
 
     async def remember_ended(self, ended: Iterable[tuple[str, datetime]]) -> None:
         """Cache that these logins (id, expiry) ended; best effort, the rows are the truth."""
-        now, client = utcnow(), self.redis.client
+        client = self.redis.client
         try:
             for session_id, expires_at in ended:
-                ttl = int((expires_at - now).total_seconds()) + 1
-                if client is not None and ttl > 0:
-                    await client.set(self.key_prefix + session_id, "1", ex=ttl)
+                if client is not None and expires_at > utcnow():
+                    await client.set(self.key_prefix + session_id, "1", pxat=expires_at)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; the database alone refuses")
 

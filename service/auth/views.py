@@ -10,11 +10,8 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
-from jwt.exceptions import PyJWTError
-from pydantic import ValidationError
 from quart import Blueprint, request
 from quart_jwt_extended import decode_token
-from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_schema import document_request, document_response, validate_request, validate_response
 from quart_schema.conversion import model_load
 from quart_schema.validation import RequestSchemaValidationError
@@ -24,7 +21,7 @@ from service.auth.exceptions import RefreshTokenReused, SessionNotFound
 from service.auth.guards import auth_required, current_claims, current_user, refresh_required
 from service.auth.schemas import LoginRequest, LogoutRequest, SessionRead, TokenPair
 from service.auth.services import authenticate_user
-from service.auth.tokens import SESSION_ID, TokenClaims
+from service.auth.tokens import INVALID_TOKEN, SESSION_ID, TokenClaims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody
@@ -38,11 +35,9 @@ blueprint = Blueprint("auth", __name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-async def _end_logins(session_id: str | None = None) -> bool:
-    """End the caller's logins (or one); the cache hears of it once they are committed."""
-    ended = await sessions.end_sessions(
-        db.session(), user_id=current_user.id, session_id=session_id
-    )
+async def _end_logins(login: str | None = None) -> bool:
+    """End the caller's logins (or only `login`); the cache hears of it once committed."""
+    ended = await sessions.end_sessions(db.session(), user_id=current_user.id, session_id=login)
     db.after_commit(partial(tokens.remember_ended, ended))
     return bool(ended)
 
@@ -102,7 +97,7 @@ async def _refresh_login_in_body() -> str | None:
     body = model_load(await request.get_json(), LogoutRequest, RequestSchemaValidationError)
     if body.refresh_token is None:
         return None
-    with suppress(JWTExtendedException, PyJWTError, ValidationError):
+    with suppress(*INVALID_TOKEN):
         claims = TokenClaims.model_validate(decode_token(body.refresh_token))
         if claims.kind == "refresh" and claims.user_id == current_user.id:
             return claims.session_id
