@@ -61,8 +61,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
         raise Unauthorized(message) from None
     if await tokens.known_ended(claims.session_id):
         raise Unauthorized("The token's login has ended")
-    session = db.session()
-    found = await sessions.find_session_with_user(session, claims.session_id)
+    found = await sessions.find_login(db.session(), claims.session_id)
     # No row: never issued here, or its user was deleted (the rows go with the user).
     if found is None or found[0].user_id != claims.user_id:
         raise Unauthorized("The token's login does not exist")
@@ -73,7 +72,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     if user.token_version != claims.version:
         raise Unauthorized("The token was issued before the password changed")
     if kind == "access":
-        await sessions.touch_session(session, login)
+        await sessions.touch_session(db.session(), login)
     g.current_user, g.token_claims = user, claims
     return user
 

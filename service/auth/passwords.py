@@ -34,12 +34,9 @@ hashing_pool = ThreadPoolExecutor(
 
 
 class _Hashing:
-    """The hasher at the settings' cost."""
+    """The hasher at the settings' cost (a class attribute, so `configure` can replace it)."""
 
     hasher = PasswordHasher()
-
-
-_hashing = _Hashing()
 
 
 def init_app(app: Quart) -> None:
@@ -48,7 +45,7 @@ def init_app(app: Quart) -> None:
 
 
 def configure(settings: Settings) -> None:
-    _hashing.hasher = PasswordHasher(
+    _Hashing.hasher = PasswordHasher(
         time_cost=settings.PASSWORD_HASH_TIME_COST,
         memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
@@ -60,12 +57,12 @@ async def _off_loop(function: Callable[..., T], *args: str) -> T:
 
 
 async def hash_password(password: str) -> str:
-    return await _off_loop(_hashing.hasher.hash, password)
+    return await _off_loop(_Hashing.hasher.hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hashing.hasher.verify(password_hash, password)
+        return _Hashing.hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -83,11 +80,11 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 async def verify_dummy(password: str) -> None:
     """Spend the time of a real verification, so unknown emails cannot be told apart."""
     # In the worker thread: the first call at a cost also makes its dummy hash.
-    await _off_loop(lambda: _verify(_dummy_hash(_hashing.hasher), password))
+    await _off_loop(lambda: _verify(_dummy_hash(_Hashing.hasher), password))
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hashing.hasher.check_needs_rehash(password_hash)
+    return _Hashing.hasher.check_needs_rehash(password_hash)
 
 
 def is_argon2id_hash(value: str) -> bool:

@@ -50,9 +50,7 @@ async def start_session(
     await session.flush()
 
 
-async def find_session_with_user(
-    session: AsyncSession, session_id: str
-) -> tuple[AuthSession, User] | None:
+async def find_login(session: AsyncSession, session_id: str) -> tuple[AuthSession, User] | None:
     """The login with this id and its user, in one query, or None."""
     query = select(AuthSession, User).join(User).where(AuthSession.id == session_id)
     return (await session.execute(query)).first()

@@ -92,9 +92,8 @@ async def logout() -> tuple[str, int]:
 
 async def _refresh_login_in_body() -> str | None:
     """The login of the refresh token in the body, if any; 400 for another user's or none."""
-    if not await request.get_data():
-        return None
-    body = model_load(await request.get_json(), LogoutRequest, RequestSchemaValidationError)
+    document = await request.get_json() if await request.get_data() else {}
+    body = model_load(document, LogoutRequest, RequestSchemaValidationError)
     if body.refresh_token is None:
         return None
     with suppress(*INVALID_TOKEN):
