@@ -1,7 +1,7 @@
 """`auth_required` / `refresh_required`: our async layer around quart-jwt-extended.
 
 The library verifies the signature, expiry and token type (and, through our decode-key
-loader, the strict claim shape: `claims.parse_claims`). Its user-loader and blocklist
+loader, the strict header and claim shapes of `claims`). Its user-loader and blocklist
 callbacks are synchronous (an async one is never awaited: every token looks revoked, or a
 deleted user gets through), so the login and user checks happen here, awaited, after the
 library has accepted the token: the revocation cache first, then one query for the
@@ -15,10 +15,8 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Literal, ParamSpec, TypeVar, cast
 
-from jwt.exceptions import PyJWTError
 from quart import g, request
 from quart_jwt_extended import get_raw_jwt
-from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_jwt_extended.view_decorators import (
     verify_jwt_in_request,
     verify_jwt_refresh_token_in_request,
@@ -27,8 +25,7 @@ from quart_schema import security_scheme
 from werkzeug.local import LocalProxy
 
 from service.auth import sessions
-from service.auth.claims import InvalidClaims, TokenClaims, parse_claims
-from service.auth.models import AuthSession
+from service.auth.tokens import INVALID_TOKEN, TokenClaims
 from service.database import utcnow
 from service.errors import Unauthorized
 from service.extensions import db, tokens
@@ -36,6 +33,8 @@ from service.users.models import User
 
 P = ParamSpec("P")
 R = TypeVar("R")
+View = Callable[P, Awaitable[R]]
+VERIFY = {"access": verify_jwt_in_request, "refresh": verify_jwt_refresh_token_in_request}
 
 # The 401 message for the library's errors by name; any other: "The token is not valid".
 TOKEN_ERRORS = {
@@ -47,7 +46,6 @@ TOKEN_ERRORS = {
 
 current_user: User = cast(User, LocalProxy(lambda: g.current_user))
 current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claims))
-current_session: AuthSession = cast(AuthSession, LocalProxy(lambda: g.auth_session))
 
 
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
@@ -56,38 +54,31 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
         # Which credential counts would be ambiguous (a proxy may have checked the other).
         raise Unauthorized("Send one Authorization header")
     try:
-        if kind == "access":
-            await verify_jwt_in_request()
-        else:
-            await verify_jwt_refresh_token_in_request()
-        claims = parse_claims(get_raw_jwt())
-    except (JWTExtendedException, PyJWTError, InvalidClaims) as error:
+        await VERIFY[kind]()
+        claims = TokenClaims.model_validate(get_raw_jwt())
+    except INVALID_TOKEN as error:
         message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
         raise Unauthorized(message) from None
     if await tokens.known_ended(claims.session_id):
         raise Unauthorized("The token's login has ended")
-    session = db.session()
-    found = await sessions.find_session_with_user(session, claims.session_id)
+    found = await sessions.find_login(db.session(), claims.session_id)
     # No row: never issued here, or its user was deleted (the rows go with the user).
     if found is None or found[0].user_id != claims.user_id:
         raise Unauthorized("The token's login does not exist")
     login, user = found
     if login.revoked_at is not None or login.expires_at <= utcnow():
-        if login.revoked_at is not None:
-            await tokens.remember_ended([(login.id, login.expires_at)])
+        await tokens.remember_ended([(login.id, login.expires_at)])  # no key once expired
         raise Unauthorized("The token's login has ended")
     if user.token_version != claims.version:
         raise Unauthorized("The token was issued before the password changed")
     if kind == "access":
-        await sessions.touch_session(session, login)
-    g.current_user, g.token_claims, g.auth_session = user, claims, login
+        await sessions.touch_session(db.session(), login)
+    g.current_user, g.token_claims = user, claims
     return user
 
 
-def _requires(
-    kind: Literal["access", "refresh"],
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    def decorator(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _requires(kind: Literal["access", "refresh"]) -> Callable[[View[P, R]], View[P, R]]:
+    def decorator(view: View[P, R]) -> View[P, R]:
         @wraps(view)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             await authenticate(kind)

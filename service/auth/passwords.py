@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import cache
 from typing import TypeVar
 
 from argon2 import PasswordHasher, extract_parameters
@@ -33,15 +33,10 @@ hashing_pool = ThreadPoolExecutor(
 )
 
 
-@dataclass
 class _Hashing:
-    """The hasher at the settings' cost, and a hash of it to verify unknown emails against."""
+    """The hasher at the settings' cost (a class attribute, so `configure` can replace it)."""
 
-    hasher: PasswordHasher = field(default_factory=PasswordHasher)
-    dummy_hash: str | None = None
-
-
-_hashing = _Hashing()
+    hasher = PasswordHasher()
 
 
 def init_app(app: Quart) -> None:
@@ -50,29 +45,24 @@ def init_app(app: Quart) -> None:
 
 
 def configure(settings: Settings) -> None:
-    _hashing.hasher = PasswordHasher(
+    _Hashing.hasher = PasswordHasher(
         time_cost=settings.PASSWORD_HASH_TIME_COST,
         memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
         parallelism=settings.PASSWORD_HASH_PARALLELISM,
     )
-    _hashing.dummy_hash = None
 
 
 async def _off_loop(function: Callable[..., T], *args: str) -> T:
     return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
 
 
-def hash_password_sync(password: str) -> str:
-    return _hashing.hasher.hash(password)
-
-
 async def hash_password(password: str) -> str:
-    return await _off_loop(hash_password_sync, password)
+    return await _off_loop(_Hashing.hasher.hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hashing.hasher.verify(password_hash, password)
+        return _Hashing.hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -81,19 +71,20 @@ async def verify_password(password_hash: str, password: str) -> bool:
     return await _off_loop(_verify, password_hash, password)
 
 
-def _verify_dummy(password: str) -> bool:
-    # In the worker thread: the first call also makes the dummy hash.
-    _hashing.dummy_hash = _hashing.dummy_hash or hash_password_sync("not-a-real-password")
-    return _verify(_hashing.dummy_hash, password)
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash at this hasher's cost, to verify unknown emails against."""
+    return hasher.hash("not-a-real-password")
 
 
 async def verify_dummy(password: str) -> None:
     """Spend the time of a real verification, so unknown emails cannot be told apart."""
-    await _off_loop(_verify_dummy, password)
+    # In the worker thread: the first call at a cost also makes its dummy hash.
+    await _off_loop(lambda: _verify(_dummy_hash(_Hashing.hasher), password))
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hashing.hasher.check_needs_rehash(password_hash)
+    return _Hashing.hasher.check_needs_rehash(password_hash)
 
 
 def is_argon2id_hash(value: str) -> bool:

@@ -15,8 +15,7 @@ async def authenticate_user(session: AsyncSession, *, email: str, password: str)
     user = await find_user_by_email(session, email)
     if user is None:
         await passwords.verify_dummy(password)
-        raise InvalidCredentials()
-    if not await passwords.verify_password(user.password_hash, password):
+    if user is None or not await passwords.verify_password(user.password_hash, password):
         raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(password)

@@ -15,8 +15,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.claims import TokenClaims
 from service.auth.models import AuthSession
+from service.auth.tokens import TokenClaims
 from service.database import utcnow
 from service.users.models import User
 
@@ -37,7 +37,7 @@ def _clean_user_agent(value: str | None) -> str | None:
 
 async def start_session(
     session: AsyncSession, *, refresh: TokenClaims, user_agent: str | None
-) -> AuthSession:
+) -> None:
     """Record the new login that `refresh`, its first refresh token, names."""
     login = AuthSession(
         id=refresh.session_id,
@@ -48,12 +48,9 @@ async def start_session(
     )
     session.add(login)
     await session.flush()
-    return login
 
 
-async def find_session_with_user(
-    session: AsyncSession, session_id: str
-) -> tuple[AuthSession, User] | None:
+async def find_login(session: AsyncSession, session_id: str) -> tuple[AuthSession, User] | None:
     """The login with this id and its user, in one query, or None."""
     query = select(AuthSession, User).join(User).where(AuthSession.id == session_id)
     return (await session.execute(query)).first()
@@ -67,21 +64,15 @@ async def touch_session(session: AsyncSession, login: AuthSession) -> None:
         await session.flush()
 
 
-async def rotate_refresh(
-    session: AsyncSession, login: AuthSession, *, presented_jti: str, refresh: TokenClaims
-) -> bool:
-    """Make `refresh` the login's refresh token if `presented_jti` still is; else False.
+async def rotate_refresh(session: AsyncSession, *, presented: str, refresh: TokenClaims) -> bool:
+    """Make `refresh` its login's refresh token if the `presented` jti still is; else False.
 
     One conditional UPDATE: of two requests presenting the same refresh token, the
     database lets exactly one through, on every instance.
     """
     rotated = await session.scalar(
         update(AuthSession)
-        .where(
-            AuthSession.id == login.id,
-            AuthSession.refresh_jti == presented_jti,
-            AuthSession.revoked_at.is_(None),
-        )
+        .filter_by(id=refresh.session_id, refresh_jti=presented, revoked_at=None)
         .values(refresh_jti=refresh.jti, expires_at=refresh.expires_at, last_used_at=utcnow())
         .returning(AuthSession.id)
         .execution_options(synchronize_session=False)
@@ -105,8 +96,7 @@ async def end_sessions(
     if session_id is not None:
         statement = statement.where(AuthSession.id == session_id)
     returning = statement.returning(AuthSession.id, AuthSession.expires_at)
-    rows = await session.execute(returning.execution_options(synchronize_session="fetch"))
-    return list(rows)
+    return list(await session.execute(returning.execution_options(synchronize_session="fetch")))
 
 
 async def list_sessions(session: AsyncSession, *, user_id: int) -> Sequence[AuthSession]:

@@ -10,28 +10,21 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
-from jwt.exceptions import PyJWTError
-from pydantic import ValidationError as PydanticValidationError
 from quart import Blueprint, request
 from quart_jwt_extended import decode_token
-from quart_jwt_extended.exceptions import JWTExtendedException
 from quart_schema import document_request, document_response, validate_request, validate_response
+from quart_schema.conversion import model_load
+from quart_schema.validation import RequestSchemaValidationError
 
 from service.auth import sessions
-from service.auth.claims import SESSION_ID, InvalidClaims, TokenClaims, parse_claims
 from service.auth.exceptions import RefreshTokenReused, SessionNotFound
-from service.auth.guards import (
-    auth_required,
-    current_claims,
-    current_session,
-    current_user,
-    refresh_required,
-)
+from service.auth.guards import auth_required, current_claims, current_user, refresh_required
 from service.auth.schemas import LoginRequest, LogoutRequest, SessionRead, TokenPair
 from service.auth.services import authenticate_user
+from service.auth.tokens import INVALID_TOKEN, SESSION_ID, TokenClaims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
-from service.common.schemas import ErrorBody, validation_fields
+from service.common.schemas import ErrorBody
 from service.errors import InvalidInput
 from service.extensions import db, tokens
 from service.rate_limit import from_setting, rate_limit
@@ -42,13 +35,10 @@ blueprint = Blueprint("auth", __name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-async def _end_logins(session_id: str | None = None) -> bool:
-    """End the caller's logins (or one); the cache hears of it once they are committed."""
-    ended = await sessions.end_sessions(
-        db.session(), user_id=current_user.id, session_id=session_id
-    )
-    if ended:
-        db.after_commit(partial(tokens.remember_ended, ended))
+async def _end_logins(login: str | None = None) -> bool:
+    """End the caller's logins (or only `login`); the cache hears of it once committed."""
+    ended = await sessions.end_sessions(db.session(), user_id=current_user.id, session_id=login)
+    db.after_commit(partial(tokens.remember_ended, ended))
     return bool(ended)
 
 
@@ -64,8 +54,7 @@ async def login(data: LoginRequest) -> tuple[dict[str, Any], int, dict[str, str]
     # Opportunistic clean-up: this user's expired logins (`service purge-sessions` does all).
     await sessions.purge_expired_sessions(session, user_id=user.id)
     body, refresh = tokens.issue(user, session_id=sessions.new_session_id())
-    user_agent = request.headers.get("User-Agent")
-    await sessions.start_session(session, refresh=refresh, user_agent=user_agent)
+    await sessions.start_session(session, refresh=refresh, user_agent=request.user_agent.string)
     return body, 200, NO_STORE
 
 
@@ -78,11 +67,10 @@ async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
     A refresh token presented twice was stolen or replayed: every token of its login is
     revoked.
     """
-    body, claims = tokens.issue(current_user, session_id=current_session.id)
-    login, presented = current_session, current_claims.jti
-    if await sessions.rotate_refresh(db.session(), login, presented_jti=presented, refresh=claims):
+    body, claims = tokens.issue(current_user, session_id=current_claims.session_id)
+    if await sessions.rotate_refresh(db.session(), presented=current_claims.jti, refresh=claims):
         return body, 200, NO_STORE
-    await _end_logins(current_session.id)
+    await _end_logins(current_claims.session_id)
     # Returned, not raised: the revocation must commit with this answer.
     error = RefreshTokenReused()
     return error.to_dict(), error.status_code, error.headers
@@ -95,26 +83,23 @@ async def refresh() -> tuple[dict[str, Any], int, dict[str, str]]:
 @document_response(NoContent, 204)
 async def logout() -> tuple[str, int]:
     """End this access token's login, and the login of the refresh token in the body."""
-    refresh_claims = await _refresh_claims_from_body()
-    await _end_logins(current_session.id)
-    if refresh_claims is not None and refresh_claims.session_id != current_session.id:
-        await _end_logins(refresh_claims.session_id)
+    refresh_login = await _refresh_login_in_body()
+    await _end_logins(current_claims.session_id)
+    if refresh_login not in (None, current_claims.session_id):
+        await _end_logins(refresh_login)
     return "", 204
 
 
-async def _refresh_claims_from_body() -> TokenClaims | None:
-    if not await request.get_data():
-        return None
-    try:
-        body = LogoutRequest.model_validate(await request.get_json())
-    except PydanticValidationError as error:
-        raise InvalidInput.for_fields(validation_fields(error)) from None
+async def _refresh_login_in_body() -> str | None:
+    """The login of the refresh token in the body, if any; 400 for another user's or none."""
+    document = await request.get_json() if await request.get_data() else {}
+    body = model_load(document, LogoutRequest, RequestSchemaValidationError)
     if body.refresh_token is None:
         return None
-    with suppress(JWTExtendedException, PyJWTError, InvalidClaims):
-        claims = parse_claims(decode_token(body.refresh_token))
+    with suppress(*INVALID_TOKEN):
+        claims = TokenClaims.model_validate(decode_token(body.refresh_token))
         if claims.kind == "refresh" and claims.user_id == current_user.id:
-            return claims
+            return claims.session_id
     raise InvalidInput.for_fields({"refresh_token": ["Not a valid refresh token of this user"]})
 
 
@@ -123,7 +108,6 @@ async def _refresh_claims_from_body() -> TokenClaims | None:
 @validate_response(list[SessionRead])
 async def list_sessions() -> list[SessionRead]:
     """The caller's live logins; `current` marks this token's."""
-    current = current_session.id
     return [
         SessionRead(
             id=login.id,
@@ -131,7 +115,7 @@ async def list_sessions() -> list[SessionRead]:
             last_used_at=login.last_used_at,
             expires_at=login.expires_at,
             user_agent=login.user_agent,
-            current=login.id == current,
+            current=login.id == current_claims.session_id,
         )
         for login in await sessions.list_sessions(db.session(), user_id=current_user.id)
     ]

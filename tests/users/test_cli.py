@@ -147,7 +147,7 @@ def test_import_same_password_gets_distinct_salts(settings: Settings, tmp_path: 
 
 
 def test_import_jsonl_with_hashes_stores_them_as_given(settings: Settings, tmp_path: Path) -> None:
-    hashed = passwords.hash_password_sync("migrated-pass")
+    hashed = asyncio.run(passwords.hash_password("migrated-pass"))
     file = tmp_path / "users.jsonl"
     file.write_text(
         json.dumps({"email": "m@example.com", "name": "M", "password_hash": hashed})
