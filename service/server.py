@@ -20,7 +20,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
 
 from service.config import Settings
-from service.keep_alive import KeepAliveGuard
+from service.keep_alive import keep_alive_guard
 
 # An early answer that closes the connection reads on for this many bodies at most.
 LINGER_BODIES = 4
@@ -51,7 +51,7 @@ def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False  # the contract: no header naming the implementation
     answer_protocol_errors_in_the_error_body()
-    guarded = KeepAliveGuard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
+    guarded = keep_alive_guard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
 
     async def service(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket":

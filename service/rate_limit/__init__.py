@@ -2,15 +2,14 @@
 
 - the library's markers `rate_limit`, `limit_blueprint`, `rate_exempt`, re-exported;
 - `markers`: `from_setting`, for limits whose value is a setting;
-- `limiter`: the `Limiter` extension that enforces them (and why not the library's own);
+- `limiter`: the `Limiter` extension that enforces them (and why not the library's own),
+  and `client_address`, the client's address behind trusted proxies;
 - `stores`: atomic, expiring GCRA stores (memory, Redis + Lua) and a hit's RateLimit-* headers;
-- `client`: the client's address behind trusted proxies;
 """
 
 from quart_rate_limiter import limit_blueprint, rate_exempt, rate_limit
 
-from service.rate_limit.client import client_address
-from service.rate_limit.limiter import Limiter
+from service.rate_limit.limiter import Limiter, client_address
 from service.rate_limit.markers import from_setting
 
 __all__ = [

@@ -16,21 +16,22 @@ overriding those:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
+from collections.abc import Sequence
 
 from quart import Quart, Response, current_app, g, request
 from quart_rate_limiter import (
     QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE,
     QUART_RATE_LIMITER_LIMITS_ATTRIBUTE,
     RateLimit,
-    RateLimitExceeded,
 )
 from redis.exceptions import RedisError
 
-from service.config import Settings
-from service.rate_limit.client import client_address
-from service.rate_limit.markers import SettingLimit, limits_from_setting
+from service.config import IPNetwork, Settings
+from service.errors import RateLimited
+from service.rate_limit.markers import SettingLimit, parse_limits
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,10 @@ class Limiter:
             for limit in getattr(owner, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []):
                 if isinstance(limit, SettingLimit):
                     value = getattr(settings, limit.setting)
-                    labelled.extend((limit.label, one) for one in limits_from_setting(value))
+                    labelled.extend((limit.label, one) for one in parse_limits(value))
                 else:
                     labelled.append(("route", limit))
-        defaults = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
+        defaults = parse_limits(settings.RATE_LIMIT_DEFAULT)
         return labelled + [("default", limit) for limit in defaults]
 
     def client_key(self) -> str:
@@ -115,9 +116,32 @@ class Limiter:
         g.rate_limit_headers = result.headers(limits)
         if not result.allowed:
             metrics.rate_limited.labels(endpoint).inc()
-            raise RateLimitExceeded(max(1, math.ceil(result.retry_after)))
+            retry_after = max(1, math.ceil(result.retry_after))
+            message = f"Too many requests; retry in {retry_after} seconds"
+            raise RateLimited(message, headers={"Retry-After": str(retry_after)})
 
     async def add_headers(self, response: Response) -> Response:
         """RateLimit-* on every counted response, the 429s included."""
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
+
+
+def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
+    """The client: the peer, or the first X-Forwarded-For hop not added by a trusted proxy.
+
+    Walks the chain from the right; only hops appended by proxies we trust are believed,
+    so a client cannot forge its way to a fresh bucket.
+    """
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    chain = [*hops, peer or "unknown"]
+    while len(chain) > 1 and _is_trusted(chain[-1], trusted):
+        chain.pop()
+    return chain[-1]
+
+
+def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

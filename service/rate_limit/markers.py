@@ -36,21 +36,14 @@ def from_setting(setting: str) -> list[RateLimit]:
     return [SettingLimit(0, timedelta(0), setting=setting)]
 
 
-def limits_from_setting(value: str) -> list[RateLimit]:
-    """`"5/minute;100/hour"` as the library's limits."""
-    return [RateLimit(count, period) for count, period in parse_limits(value)]
-
-
-def parse_limits(value: str) -> list[tuple[int, timedelta]]:
-    """Parse `100/hour;10/minute` into (count, period) pairs."""
+def parse_limits(value: str) -> list[RateLimit]:
+    """`"100/hour;10/minute"` as the library's limits."""
     limits = []
-    for part in value.split(";"):
-        if not part.strip():
-            continue
+    for part in filter(str.strip, value.split(";")):
         match = _LIMIT_RE.match(part)
         if match is None or int(match.group(1)) < 1:
             raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
-        limits.append((int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
+        limits.append(RateLimit(int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
     if not limits:
         raise ValueError("at least one limit is required")
     return limits

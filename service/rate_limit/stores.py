@@ -63,20 +63,19 @@ class HitResult:
         3/hour is not).
         """
         separations = self.separations
-        if self.rejected_index is not None:
-            index, remaining = self.rejected_index, 0
-            reset = max(1, math.ceil(separations[index]))
+        remaining = [
+            max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
+            for limit, separation in zip(limits, separations, strict=True)
+        ]
+        index = self.rejected_index
+        if index is None:
+            index = min(range(len(limits)), key=lambda i: (remaining[i], -separations[i]))
         else:
-            remaining_each = [
-                max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
-                for limit, separation in zip(limits, separations, strict=True)
-            ]
-            index = min(range(len(limits)), key=lambda i: (remaining_each[i], -separations[i]))
-            remaining, reset = remaining_each[index], math.ceil(separations[index])
+            remaining[index] = 0  # refused: its separation exceeds the slack (ceil >= 1)
         return {
             "RateLimit-Limit": str(limits[index].count),
-            "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": str(reset),
+            "RateLimit-Remaining": str(remaining[index]),
+            "RateLimit-Reset": str(math.ceil(separations[index])),
         }
 
 
@@ -93,9 +92,10 @@ class MemoryGCRAStore:
             self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
         tats = [max(self._tats.get(key, 0.0), now) for key in keys]
         for index, (tat, limit) in enumerate(zip(tats, limits, strict=True)):
-            slack = limit.period.total_seconds() - limit.inverse
-            if tat - now > slack:
-                return HitResult(False, [tat - now for tat in tats], index, tat - slack - now)
+            if tat - now > _slack(limit):
+                return HitResult(
+                    False, [tat - now for tat in tats], index, tat - _slack(limit) - now
+                )
         for key, tat, limit in zip(keys, tats, limits, strict=True):
             self._tats[key] = tat + limit.inverse
         return HitResult(True, [self._tats[key] - now for key in keys])
@@ -111,9 +111,7 @@ class RedisGCRAStore:
             raise RedisError("Redis is not connected")
         # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
         script = client.register_script(_GCRA_SCRIPT)
-        arguments: list[float] = []
-        for limit in limits:
-            arguments.extend((limit.period.total_seconds() - limit.inverse, limit.inverse))
+        arguments = [value for limit in limits for value in (_slack(limit), limit.inverse)]
         reply: list[Any] = await script(keys=list(keys), args=arguments)
         if int(reply[0]) == 1:
             return HitResult(True, [float(value) for value in reply[1:]])
@@ -121,3 +119,8 @@ class RedisGCRAStore:
         separations = [0.0] * len(keys)
         separations[index] = float(reply[2])
         return HitResult(False, separations, index, float(reply[3]))
+
+
+def _slack(limit: RateLimit) -> float:
+    """How far ahead of now a bucket's theoretical arrival may run: period - interval."""
+    return limit.period.total_seconds() - limit.inverse
