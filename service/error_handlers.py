@@ -41,8 +41,9 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> ResponseReturnValue:
         cause = error.validation_error
-        readable = isinstance(cause, PydanticValidationError)
-        fields = validation_fields(cause) if readable else {"body": ["The input could not be read"]}
+        fields = {"body": ["The input could not be read"]}
+        if isinstance(cause, PydanticValidationError):
+            fields = validation_fields(cause)
         return await respond(errors.InvalidInput.for_fields(fields), error)
 
     @app.errorhandler(IntegrityError)
