@@ -22,16 +22,14 @@ import math
 from collections.abc import Sequence
 
 from quart import Quart, Response, current_app, g, request
-from quart_rate_limiter import (
-    QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE,
-    QUART_RATE_LIMITER_LIMITS_ATTRIBUTE,
-    RateLimit,
-)
+from quart_rate_limiter import QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE as EXEMPT_ATTRIBUTE
+from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE as LIMITS_ATTRIBUTE
+from quart_rate_limiter import RateLimit
 from redis.exceptions import RedisError
 
 from service.config import IPNetwork, Settings
 from service.errors import RateLimited
-from service.rate_limit.markers import SettingLimit, parse_limits
+from service.rate_limit.markers import SettingLimit, from_setting, parse_limits
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
@@ -57,26 +55,15 @@ class Limiter:
         view = app.view_functions.get(endpoint)
         if view is None:
             return []
-        if endpoint in EXEMPT_ENDPOINTS or getattr(
-            view, QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE, False
-        ):
+        if endpoint in EXEMPT_ENDPOINTS or getattr(view, EXEMPT_ATTRIBUTE, False):
             return None
         settings: Settings = app.extensions["settings"]
-        names = endpoint.split(".")[:-1]
-        owners = [
-            view,
-            *(app.blueprints.get(".".join(names[:n])) for n in range(1, len(names) + 1)),
-        ]
-        labelled: list[tuple[str, RateLimit]] = []
-        for owner in owners:
-            for limit in getattr(owner, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []):
-                if isinstance(limit, SettingLimit):
-                    value = getattr(settings, limit.setting)
-                    labelled.extend((limit.label, one) for one in parse_limits(value))
-                else:
-                    labelled.append(("route", limit))
-        defaults = parse_limits(settings.RATE_LIMIT_DEFAULT)
-        return labelled + [("default", limit) for limit in defaults]
+        # The view's own limits, then each enclosing blueprint's, then the default.
+        parts = endpoint.split(".")
+        owners = [view, *(app.blueprints.get(".".join(parts[:n])) for n in range(1, len(parts)))]
+        marked = [limit for owner in owners for limit in getattr(owner, LIMITS_ATTRIBUTE, [])]
+        marked += from_setting("RATE_LIMIT_DEFAULT")
+        return [pair for limit in marked for pair in _labelled(limit, settings)]
 
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
@@ -124,6 +111,13 @@ class Limiter:
         """RateLimit-* on every counted response, the 429s included."""
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
+
+
+def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:
+    """A marked limit with its label: a setting's limits by the setting's, others `route`."""
+    if not isinstance(limit, SettingLimit):
+        return [("route", limit)]
+    return [(limit.label, one) for one in parse_limits(getattr(settings, limit.setting))]
 
 
 def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
