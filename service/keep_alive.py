@@ -58,9 +58,7 @@ def keep_alive_guard(app: ASGIFramework, *, linger_limit: int) -> ASGIFramework:
                 closing = True
                 message["headers"] = [*message["headers"], (b"connection", b"close")]
             elif (
-                closing
-                and message["type"] == "http.response.body"
-                and not message.get("more_body", False)
+                closing and message["type"] == "http.response.body" and not message.get("more_body")
             ):
                 await body.read_rest(linger_limit, LINGER_SECONDS)
             await send(message)

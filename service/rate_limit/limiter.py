@@ -114,10 +114,11 @@ class Limiter:
 
 
 def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:
-    """A marked limit with its label: a setting's limits by the setting's, others `route`."""
+    """A marked limit with the label it goes by in keys and tests: its setting's, or `route`."""
     if not isinstance(limit, SettingLimit):
         return [("route", limit)]
-    return [(limit.label, one) for one in parse_limits(getattr(settings, limit.setting))]
+    label = limit.setting.removeprefix("RATE_LIMIT_").lower()  # RATE_LIMIT_LOGIN -> login
+    return [(label, one) for one in parse_limits(getattr(settings, limit.setting))]
 
 
 def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:

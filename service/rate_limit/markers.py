@@ -25,11 +25,6 @@ class SettingLimit(RateLimit):
 
     setting: str = ""
 
-    @property
-    def label(self) -> str:
-        """The name the limit goes by in keys and tests: `RATE_LIMIT_LOGIN` -> `login`."""
-        return self.setting.removeprefix("RATE_LIMIT_").lower()
-
 
 def from_setting(setting: str) -> list[RateLimit]:
     """`limits=` for `rate_limit`/`limit_blueprint`: whatever `setting` holds in this app."""
