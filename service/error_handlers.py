@@ -81,12 +81,10 @@ async def respond(api_error: errors.APIError, cause: BaseException) -> ResponseR
         logger.warning("%s; answered 503 (%s)", api_error.message, type(cause).__name__)
     elif api_error.status_code >= 500 and not isinstance(cause, errors.APIError | HTTPException):
         logger.error("unhandled error: %s", type(cause).__name__, exc_info=cause)
-    database = current_app.extensions.get("database")
-    if database is not None:
-        try:
-            await database.rollback_request()
-        except Exception:
-            logger.warning("rollback failed while handling an error", exc_info=True)
+    try:
+        await current_app.extensions["database"].rollback_request()
+    except Exception:
+        logger.warning("rollback failed while handling an error", exc_info=True)
     html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
     if api_error.status_code == 404 and html and not request.path.startswith("/api/"):
         page = await render_template(

@@ -17,7 +17,7 @@ from quart_rate_limiter import RateLimit
 
 from service.config import DEV_SECRET, Settings
 from service.instance import with_instance_secrets
-from service.rate_limit.markers import parse_limits
+from service.rate_limit.limiter import parse_limits
 
 SERVICE = Path(sys.executable).with_name("service")
 STRONG = "s" * 32

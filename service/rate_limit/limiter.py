@@ -19,7 +19,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 from quart import Quart, Response, current_app, g, request
 from quart_rate_limiter import QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE as EXEMPT_ATTRIBUTE
@@ -29,10 +32,43 @@ from redis.exceptions import RedisError
 
 from service.config import IPNetwork, Settings
 from service.errors import RateLimited
-from service.rate_limit.markers import SettingLimit, from_setting, parse_limits
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+
+@dataclass
+class SettingLimit(RateLimit):
+    """A placeholder for the limits in the setting `setting`, resolved per app.
+
+    A limit whose value comes from settings (`RATE_LIMIT_LOGIN`, `RATE_LIMIT_USERS`) cannot
+    be a fixed `RateLimit` at import time, since every `create_app` may read other settings;
+    `from_setting` marks it by name and the limiter resolves it per app.
+    """
+
+    setting: str = ""
+
+
+def from_setting(setting: str) -> list[RateLimit]:
+    """`limits=` for `rate_limit`/`limit_blueprint`: whatever `setting` holds in this app."""
+    return [SettingLimit(0, timedelta(0), setting=setting)]
+
+
+def parse_limits(value: str) -> list[RateLimit]:
+    """`"100/hour;10/minute"` as the library's limits."""
+    limits = []
+    for part in filter(str.strip, value.split(";")):
+        match = _LIMIT_RE.match(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
+        limits.append(RateLimit(int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
+    if not limits:
+        raise ValueError("at least one limit is required")
+    return limits
+
 
 # quart-schema's own routes and the static files: never limited, like the ops routes.
 EXEMPT_ENDPOINTS = frozenset({"openapi", "swagger_ui", "static"})
