@@ -11,14 +11,13 @@ overriding those:
 - it reads limits from the innermost blueprint only (here: the whole nesting chain) and
   fixes them at import (here: `from_setting` limits come from each app's settings);
 - its headers describe the limit with the shortest period (here: the one closest to
-  running out, see `HitResult.headers`), and an unreachable store is an error (here: fail open).
+  running out, see `stores._outcome`), and an unreachable store is an error (here: fail open).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,16 +129,15 @@ class Limiter:
         limits = [limit for _, limit in labelled]
         metrics = current_app.extensions["metrics"]
         try:
-            result = await self.store.hit(keys, limits)
+            headers, retry_after = await self.store.hit(keys, limits)
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
             metrics.redis_errors.labels("rate_limit").inc()
             return
-        g.rate_limit_headers = result.headers(limits)
-        if not result.allowed:
+        g.rate_limit_headers = headers
+        if retry_after:
             metrics.rate_limited.labels(endpoint).inc()
-            retry_after = max(1, math.ceil(result.retry_after))
             message = f"Too many requests; retry in {retry_after} seconds"
             raise RateLimited(message, headers={"Retry-After": str(retry_after)})
 
