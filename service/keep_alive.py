@@ -109,8 +109,7 @@ class _RequestBody:
                     self.changed.clear()
                     await self.changed.wait()
         discard.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await discard
+        await asyncio.wait([discard])  # its end, without its CancelledError
         return self.complete
 
     async def _discard(self) -> None:

@@ -29,11 +29,11 @@ LINGER_BODIES = 4
 def listen(host: str, port: int) -> socket.socket:
     """Bind the socket before serving, so `service run` can report the port it got (port 0
     binds a free one) and a port in use is an OSError it reports in one line."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as Hypercorn decides
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The family as Hypercorn decides it. No TCP_NODELAY here: asyncio sets it on every
+    # connection it accepts.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
