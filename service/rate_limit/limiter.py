@@ -87,9 +87,7 @@ class Limiter:
 
     def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
         """Every (label, limit) that applies to an endpoint, or None when it is exempt."""
-        view = app.view_functions.get(endpoint)
-        if view is None:
-            return []
+        view = app.view_functions[endpoint]
         if endpoint in EXEMPT_ENDPOINTS or getattr(view, EXEMPT_ATTRIBUTE, False):
             return None
         settings: Settings = app.extensions["settings"]

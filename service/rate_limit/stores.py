@@ -61,16 +61,17 @@ def _outcome(
     index = refused
     if index is None:
         index = min(range(len(limits)), key=lambda i: (remaining[i], -separations[i]))
+        retry_after = 0
     else:
-        remaining[index] = 0  # refused: its separation exceeds the slack (ceil >= 1)
+        # Refused: its separation exceeds its slack (Lua's numbers are rounded, hence max).
+        remaining[index] = 0
+        retry_after = max(1, math.ceil(separations[index] - _slack(limits[index])))
     headers = {
         "RateLimit-Limit": str(limits[index].count),
         "RateLimit-Remaining": str(remaining[index]),
         "RateLimit-Reset": str(math.ceil(separations[index])),
     }
-    if refused is None:
-        return headers, 0
-    return headers, max(1, math.ceil(separations[index] - _slack(limits[index])))
+    return headers, retry_after
 
 
 class MemoryGCRAStore:
