@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_USERS")
     @classmethod
     def _valid_limits(cls, value: str) -> str:
-        from service.rate_limit.markers import parse_limits  # that package imports this one
+        from service.rate_limit.limiter import parse_limits  # that package imports this one
 
         parse_limits(value)
         return value

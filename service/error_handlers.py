@@ -8,7 +8,6 @@ from typing import cast
 from pydantic import ValidationError as PydanticValidationError
 from quart import Quart, current_app, render_template, request
 from quart.typing import ResponseReturnValue
-from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -47,18 +46,11 @@ def register_error_handlers(app: Quart) -> None:
             fields = validation_fields(cause)
         return await respond(errors.InvalidInput.for_fields(fields), error)
 
-    @app.errorhandler(RateLimitExceeded)
-    async def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
-        message = f"Too many requests; retry in {error.retry_after} seconds"
-        headers = {"Retry-After": str(error.retry_after)}
-        return await respond(errors.RateLimited(message, headers=headers), error)
-
     @app.errorhandler(IntegrityError)
     async def integrity_error(error: IntegrityError) -> ResponseReturnValue:
-        if is_unique_violation(error):
-            return await respond(errors.DuplicateEntry(), error)
+        conflict = errors.InvalidInput("The request conflicts with the stored data")
         return await respond(
-            errors.InvalidInput("The request conflicts with the stored data"), error
+            errors.DuplicateEntry() if is_unique_violation(error) else conflict, error
         )
 
     @app.errorhandler(SQLAlchemyError)
@@ -69,14 +61,12 @@ def register_error_handlers(app: Quart) -> None:
             return await respond(errors.DatabaseTimeout(), error)
         return await respond(errors.DatabaseError(), error)
 
-    @app.errorhandler(OSError)
-    async def connection_error(error: OSError) -> ResponseReturnValue:
-        # asyncpg and aiosqlite report a failed connect as a bare OSError.
-        return await respond(errors.ServiceUnavailable(UNREACHABLE), error)
-
+    @app.errorhandler(OSError)  # asyncpg and aiosqlite report a failed connect as OSError
     @app.errorhandler(RedisError)
-    async def redis_error(error: RedisError) -> ResponseReturnValue:
-        message = "A backing service is unreachable; try again shortly"
+    async def connection_error(error: OSError | RedisError) -> ResponseReturnValue:
+        message = UNREACHABLE
+        if isinstance(error, RedisError):
+            message = "A backing service is unreachable; try again shortly"
         return await respond(errors.ServiceUnavailable(message), error)
 
     @app.errorhandler(Exception)
@@ -91,18 +81,12 @@ async def respond(api_error: errors.APIError, cause: BaseException) -> ResponseR
         logger.warning("%s; answered 503 (%s)", api_error.message, type(cause).__name__)
     elif api_error.status_code >= 500 and not isinstance(cause, errors.APIError | HTTPException):
         logger.error("unhandled error: %s", type(cause).__name__, exc_info=cause)
-    database = current_app.extensions.get("database")
-    if database is not None:
-        try:
-            await database.rollback_request()
-        except Exception:
-            logger.warning("rollback failed while handling an error", exc_info=True)
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    if (
-        api_error.status_code == 404
-        and best == "text/html"
-        and not request.path.startswith("/api/")
-    ):
+    try:
+        await current_app.extensions["database"].rollback_request()
+    except Exception:
+        logger.warning("rollback failed while handling an error", exc_info=True)
+    html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    if api_error.status_code == 404 and html and not request.path.startswith("/api/"):
         page = await render_template(
             "errors/404.html", path=request.path, request_id=get_request_id()
         )

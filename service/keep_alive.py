@@ -1,4 +1,4 @@
-"""`KeepAliveGuard`: keep-alive connections survive answers given before the body is read."""
+"""`keep_alive_guard`: keep-alive connections survive answers given before the body is read."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ DRAIN_SECONDS = 10.0
 LINGER_SECONDS = 5.0
 
 
-class KeepAliveGuard:
+def keep_alive_guard(app: ASGIFramework, *, linger_limit: int) -> ASGIFramework:
     """Answer on HTTP/1 only once the request body is in, or close the connection gracefully.
 
     Why: the service answers some requests before reading their body (401, 405, 413, 415,
@@ -45,15 +45,9 @@ class KeepAliveGuard:
     needs it.
     """
 
-    def __init__(self, app: ASGIFramework, *, linger_limit: int) -> None:
-        self.app = app
-        self.linger_limit = linger_limit
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+    async def guarded(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] != "http" or scope["http_version"] not in {"1.0", "1.1"}:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         body = _RequestBody(scope["headers"], receive)
         closing = False
@@ -64,14 +58,14 @@ class KeepAliveGuard:
                 closing = True
                 message["headers"] = [*message["headers"], (b"connection", b"close")]
             elif (
-                closing
-                and message["type"] == "http.response.body"
-                and not message.get("more_body", False)
+                closing and message["type"] == "http.response.body" and not message.get("more_body")
             ):
-                await body.read_rest(self.linger_limit, LINGER_SECONDS)
+                await body.read_rest(linger_limit, LINGER_SECONDS)
             await send(message)
 
-        await self.app(scope, body.receive, send_after_body)
+        await app(scope, body.receive, send_after_body)
+
+    return guarded
 
 
 class _RequestBody:
@@ -115,8 +109,7 @@ class _RequestBody:
                     self.changed.clear()
                     await self.changed.wait()
         discard.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await discard
+        await asyncio.wait([discard])  # its end, without its CancelledError
         return self.complete
 
     async def _discard(self) -> None:

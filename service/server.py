@@ -7,10 +7,10 @@ import json
 import logging
 import socket
 import uuid
+from functools import partialmethod
 from http import HTTPStatus
 from typing import cast
 
-import h11
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from hypercorn.protocol.events import Body, EndBody, Response
@@ -20,7 +20,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
 
 from service.config import Settings
-from service.keep_alive import KeepAliveGuard
+from service.keep_alive import keep_alive_guard
 
 # An early answer that closes the connection reads on for this many bodies at most.
 LINGER_BODIES = 4
@@ -29,11 +29,11 @@ LINGER_BODIES = 4
 def listen(host: str, port: int) -> socket.socket:
     """Bind the socket before serving, so `service run` can report the port it got (port 0
     binds a free one) and a port in use is an OSError it reports in one line."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as Hypercorn decides
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The family as Hypercorn decides it. No TCP_NODELAY here: asyncio sets it on every
+    # connection it accepts.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -51,7 +51,7 @@ def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False  # the contract: no header naming the implementation
     answer_protocol_errors_in_the_error_body()
-    guarded = KeepAliveGuard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
+    guarded = keep_alive_guard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
 
     async def service(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket":
@@ -93,20 +93,18 @@ def answer_protocol_errors_in_the_error_body() -> None:
     have no public hook, so both are replaced. tests/test_server.py checks the raw bytes.
     """
 
-    async def h11_error(self: H11Protocol, status_code: int) -> None:
-        status, headers, body = protocol_error(status_code, "Malformed HTTP request")
-        headers = [*headers, (b"connection", b"close"), *self.config.response_headers("h11")]
-        await self._send_h11_event(h11.Response(status_code=status, headers=headers))
-        await self._send_h11_event(h11.Data(data=body))
-        await self._send_h11_event(h11.EndOfMessage())
-
-    async def websocket_error(self: WSStream, status_code: int) -> None:
-        status, headers, body = protocol_error(status_code, "Invalid WebSocket handshake")
+    async def send_error(self: H11Protocol | WSStream, status_code: int, *, message: str) -> None:
+        # A WebSocket stream sends through its connection; H11Protocol's one stream is id 1.
+        send = self.send if isinstance(self, WSStream) else self.stream_send
+        stream_id = getattr(self, "stream_id", 1)
+        status, headers, body = protocol_error(status_code, message)
         headers = [*headers, (b"connection", b"close")]
-        await self.send(Response(stream_id=self.stream_id, status_code=status, headers=headers))
-        await self.send(Body(stream_id=self.stream_id, data=body))
-        await self.send(EndBody(stream_id=self.stream_id))
+        await send(Response(stream_id=stream_id, status_code=status, headers=headers))
+        await send(Body(stream_id=stream_id, data=body))
+        await send(EndBody(stream_id=stream_id))
 
+    h11_error = partialmethod(send_error, message="Malformed HTTP request")
+    websocket_error = partialmethod(send_error, message="Invalid WebSocket handshake")
     setattr(H11Protocol, "_send_error_response", h11_error)  # noqa: B010
     setattr(WSStream, "_send_error_response", websocket_error)  # noqa: B010
 

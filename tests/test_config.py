@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from quart_rate_limiter import RateLimit
 
 from service.config import DEV_SECRET, Settings
 from service.instance import with_instance_secrets
-from service.rate_limit.markers import parse_limits
+from service.rate_limit.limiter import parse_limits
 
 SERVICE = Path(sys.executable).with_name("service")
 STRONG = "s" * 32
@@ -97,15 +98,15 @@ def test_database_url_plain_scheme_gets_async_driver(given: str, expected: str) 
 
 def test_parse_limits_with_several_limits_returns_each() -> None:
     assert parse_limits("100/hour;10/minute") == [
-        (100, timedelta(hours=1)),
-        (10, timedelta(minutes=1)),
+        RateLimit(100, timedelta(hours=1)),
+        RateLimit(10, timedelta(minutes=1)),
     ]
 
 
 def test_parse_limits_with_spaces_and_trailing_separator_is_accepted() -> None:
     assert parse_limits(" 5 / second ; 1/day ;") == [
-        (5, timedelta(seconds=1)),
-        (1, timedelta(days=1)),
+        RateLimit(5, timedelta(seconds=1)),
+        RateLimit(1, timedelta(days=1)),
     ]
 
 

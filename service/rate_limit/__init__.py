@@ -1,17 +1,15 @@
 """Rate limiting: quart-rate-limiter's markers, this service's store, key and headers.
 
 - the library's markers `rate_limit`, `limit_blueprint`, `rate_exempt`, re-exported;
-- `markers`: `from_setting`, for limits whose value is a setting;
-- `limiter`: the `Limiter` extension that enforces them (and why not the library's own);
+- `limiter`: `from_setting`, for limits whose value is a setting; the `Limiter` extension
+  that enforces them all (and why not the library's own); `client_address`, the client's
+  address behind trusted proxies;
 - `stores`: atomic, expiring GCRA stores (memory, Redis + Lua) and a hit's RateLimit-* headers;
-- `client`: the client's address behind trusted proxies;
 """
 
 from quart_rate_limiter import limit_blueprint, rate_exempt, rate_limit
 
-from service.rate_limit.client import client_address
-from service.rate_limit.limiter import Limiter
-from service.rate_limit.markers import from_setting
+from service.rate_limit.limiter import Limiter, client_address, from_setting
 
 __all__ = [
     "Limiter",

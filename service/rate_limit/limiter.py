@@ -11,29 +11,63 @@ overriding those:
 - it reads limits from the innermost blueprint only (here: the whole nesting chain) and
   fixes them at import (here: `from_setting` limits come from each app's settings);
 - its headers describe the limit with the shortest period (here: the one closest to
-  running out, see `HitResult.headers`), and an unreachable store is an error (here: fail open).
+  running out, see `stores._outcome`), and an unreachable store is an error (here: fail open).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 from quart import Quart, Response, current_app, g, request
-from quart_rate_limiter import (
-    QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE,
-    QUART_RATE_LIMITER_LIMITS_ATTRIBUTE,
-    RateLimit,
-    RateLimitExceeded,
-)
+from quart_rate_limiter import QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE as EXEMPT_ATTRIBUTE
+from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE as LIMITS_ATTRIBUTE
+from quart_rate_limiter import RateLimit
 from redis.exceptions import RedisError
 
-from service.config import Settings
-from service.rate_limit.client import client_address
-from service.rate_limit.markers import SettingLimit, limits_from_setting
+from service.config import IPNetwork, Settings
+from service.errors import RateLimited
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+
+@dataclass
+class SettingLimit(RateLimit):
+    """A placeholder for the limits in the setting `setting`, resolved per app.
+
+    A limit whose value comes from settings (`RATE_LIMIT_LOGIN`, `RATE_LIMIT_USERS`) cannot
+    be a fixed `RateLimit` at import time, since every `create_app` may read other settings;
+    `from_setting` marks it by name and the limiter resolves it per app.
+    """
+
+    setting: str = ""
+
+
+def from_setting(setting: str) -> list[RateLimit]:
+    """`limits=` for `rate_limit`/`limit_blueprint`: whatever `setting` holds in this app."""
+    return [SettingLimit(0, timedelta(0), setting=setting)]
+
+
+def parse_limits(value: str) -> list[RateLimit]:
+    """`"100/hour;10/minute"` as the library's limits."""
+    limits = []
+    for part in filter(str.strip, value.split(";")):
+        match = _LIMIT_RE.match(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ValueError(f"{part.strip()!r} is not <count>/<second|minute|hour|day>")
+        limits.append(RateLimit(int(match.group(1)), timedelta(seconds=_PERIODS[match.group(2)])))
+    if not limits:
+        raise ValueError("at least one limit is required")
+    return limits
+
 
 # quart-schema's own routes and the static files: never limited, like the ops routes.
 EXEMPT_ENDPOINTS = frozenset({"openapi", "swagger_ui", "static"})
@@ -53,29 +87,16 @@ class Limiter:
 
     def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
         """Every (label, limit) that applies to an endpoint, or None when it is exempt."""
-        view = app.view_functions.get(endpoint)
-        if view is None:
-            return []
-        if endpoint in EXEMPT_ENDPOINTS or getattr(
-            view, QUART_RATE_LIMITER_EXEMPT_ATTRIBUTE, False
-        ):
+        view = app.view_functions[endpoint]
+        if endpoint in EXEMPT_ENDPOINTS or getattr(view, EXEMPT_ATTRIBUTE, False):
             return None
         settings: Settings = app.extensions["settings"]
-        names = endpoint.split(".")[:-1]
-        owners = [
-            view,
-            *(app.blueprints.get(".".join(names[:n])) for n in range(1, len(names) + 1)),
-        ]
-        labelled: list[tuple[str, RateLimit]] = []
-        for owner in owners:
-            for limit in getattr(owner, QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, []):
-                if isinstance(limit, SettingLimit):
-                    value = getattr(settings, limit.setting)
-                    labelled.extend((limit.label, one) for one in limits_from_setting(value))
-                else:
-                    labelled.append(("route", limit))
-        defaults = limits_from_setting(settings.RATE_LIMIT_DEFAULT)
-        return labelled + [("default", limit) for limit in defaults]
+        # The view's own limits, then each enclosing blueprint's, then the default.
+        parts = endpoint.split(".")
+        owners = [view, *(app.blueprints.get(".".join(parts[:n])) for n in range(1, len(parts)))]
+        marked = [limit for owner in owners for limit in getattr(owner, LIMITS_ATTRIBUTE, [])]
+        marked += from_setting("RATE_LIMIT_DEFAULT")
+        return [pair for limit in marked for pair in _labelled(limit, settings)]
 
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
@@ -106,18 +127,48 @@ class Limiter:
         limits = [limit for _, limit in labelled]
         metrics = current_app.extensions["metrics"]
         try:
-            result = await self.store.hit(keys, limits)
+            headers, retry_after = await self.store.hit(keys, limits)
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
             metrics.redis_errors.labels("rate_limit").inc()
             return
-        g.rate_limit_headers = result.headers(limits)
-        if not result.allowed:
+        g.rate_limit_headers = headers
+        if retry_after:
             metrics.rate_limited.labels(endpoint).inc()
-            raise RateLimitExceeded(max(1, math.ceil(result.retry_after)))
+            message = f"Too many requests; retry in {retry_after} seconds"
+            raise RateLimited(message, headers={"Retry-After": str(retry_after)})
 
     async def add_headers(self, response: Response) -> Response:
         """RateLimit-* on every counted response, the 429s included."""
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
+
+
+def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:
+    """A marked limit with the label it goes by in keys and tests: its setting's, or `route`."""
+    if not isinstance(limit, SettingLimit):
+        return [("route", limit)]
+    label = limit.setting.removeprefix("RATE_LIMIT_").lower()  # RATE_LIMIT_LOGIN -> login
+    return [(label, one) for one in parse_limits(getattr(settings, limit.setting))]
+
+
+def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
+    """The client: the peer, or the first X-Forwarded-For hop not added by a trusted proxy.
+
+    Walks the chain from the right; only hops appended by proxies we trust are believed,
+    so a client cannot forge its way to a fresh bucket.
+    """
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    chain = [*hops, peer or "unknown"]
+    while len(chain) > 1 and _is_trusted(chain[-1], trusted):
+        chain.pop()
+    return chain[-1]
+
+
+def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

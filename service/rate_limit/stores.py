@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from quart import current_app
@@ -22,17 +21,16 @@ from redis.exceptions import RedisError
 
 # KEYS: one per limit. ARGV: per limit, its slack (period - emission interval) and its
 # emission interval, in seconds. Returns {1, tat_1 - now, ...} when allowed (all updated),
-# or {0, i, tat_i - now, retry_after} for the first limit that refuses (nothing updated).
+# or {0, i, tat_i - now} for the first limit that refuses (nothing updated).
 # Numbers go out as strings because Redis truncates Lua floats to integers.
 _GCRA_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tats = {}
 for i = 1, #KEYS do
-  local slack = tonumber(ARGV[2 * i - 1])
   tats[i] = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
-  if tats[i] - now > slack then
-    return {0, i, tostring(tats[i] - now), tostring(tats[i] - slack - now)}
+  if tats[i] - now > tonumber(ARGV[2 * i - 1]) then
+    return {0, i, tostring(tats[i] - now)}
   end
 end
 local result = {1}
@@ -45,39 +43,35 @@ return result
 """
 
 
-@dataclass(frozen=True)
-class HitResult:
-    """The outcome of one request against all of its limits."""
+def _outcome(
+    limits: Sequence[RateLimit], separations: Sequence[float], refused: int | None = None
+) -> tuple[dict[str, str], int]:
+    """A hit's RateLimit-* headers, and the whole seconds to wait when refused (else 0).
 
-    allowed: bool
-    # seconds from now until each limit's bucket is empty again (its theoretical arrival)
-    separations: list[float]
-    rejected_index: int | None = None
-    retry_after: float = 0.0
-
-    def headers(self, limits: Sequence[RateLimit]) -> dict[str, str]:
-        """RateLimit-* for the limit closest to running out (on a refusal, the one hit).
-
-        The library's own headers describe the limit with the shortest period, which is not
-        always the one about to refuse (2/minute beside 100/hour is, 100/minute beside
-        3/hour is not).
-        """
-        separations = self.separations
-        if self.rejected_index is not None:
-            index, remaining = self.rejected_index, 0
-            reset = max(1, math.ceil(separations[index]))
-        else:
-            remaining_each = [
-                max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
-                for limit, separation in zip(limits, separations, strict=True)
-            ]
-            index = min(range(len(limits)), key=lambda i: (remaining_each[i], -separations[i]))
-            remaining, reset = remaining_each[index], math.ceil(separations[index])
-        return {
-            "RateLimit-Limit": str(limits[index].count),
-            "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": str(reset),
-        }
+    `separations`: per limit, seconds from now until its bucket is empty again (its
+    theoretical arrival). The headers describe the limit closest to running out (on a
+    refusal, the one hit); the library's own describe the limit with the shortest period,
+    which is not always the one about to refuse (2/minute beside 100/hour is, 100/minute
+    beside 3/hour is not).
+    """
+    remaining = [
+        max(0, int((limit.period.total_seconds() - separation) / limit.inverse + 1e-9))
+        for limit, separation in zip(limits, separations, strict=True)
+    ]
+    index = refused
+    if index is None:
+        index = min(range(len(limits)), key=lambda i: (remaining[i], -separations[i]))
+        retry_after = 0
+    else:
+        # Refused: its separation exceeds its slack (Lua's numbers are rounded, hence max).
+        remaining[index] = 0
+        retry_after = max(1, math.ceil(separations[index] - _slack(limits[index])))
+    headers = {
+        "RateLimit-Limit": str(limits[index].count),
+        "RateLimit-Remaining": str(remaining[index]),
+        "RateLimit-Reset": str(math.ceil(separations[index])),
+    }
+    return headers, retry_after
 
 
 class MemoryGCRAStore:
@@ -86,38 +80,44 @@ class MemoryGCRAStore:
     def __init__(self) -> None:
         self._tats: dict[str, float] = {}
 
-    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
+    async def hit(
+        self, keys: Sequence[str], limits: Sequence[RateLimit]
+    ) -> tuple[dict[str, str], int]:
         now = time.time()
         if len(self._tats) > 10_000:
             # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
             self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
         tats = [max(self._tats.get(key, 0.0), now) for key in keys]
         for index, (tat, limit) in enumerate(zip(tats, limits, strict=True)):
-            slack = limit.period.total_seconds() - limit.inverse
-            if tat - now > slack:
-                return HitResult(False, [tat - now for tat in tats], index, tat - slack - now)
+            if tat - now > _slack(limit):
+                return _outcome(limits, [tat - now for tat in tats], index)
         for key, tat, limit in zip(keys, tats, limits, strict=True):
             self._tats[key] = tat + limit.inverse
-        return HitResult(True, [self._tats[key] - now for key in keys])
+        return _outcome(limits, [self._tats[key] - now for key in keys])
 
 
 class RedisGCRAStore:
     """Redis store: one Lua round trip per request, a TTL on every key."""
 
-    async def hit(self, keys: Sequence[str], limits: Sequence[RateLimit]) -> HitResult:
+    async def hit(
+        self, keys: Sequence[str], limits: Sequence[RateLimit]
+    ) -> tuple[dict[str, str], int]:
         # The app's client, made when it starts serving.
         client: Redis | None = current_app.extensions["redis_client"].client
         if client is None:
             raise RedisError("Redis is not connected")
         # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
         script = client.register_script(_GCRA_SCRIPT)
-        arguments: list[float] = []
-        for limit in limits:
-            arguments.extend((limit.period.total_seconds() - limit.inverse, limit.inverse))
+        arguments = [value for limit in limits for value in (_slack(limit), limit.inverse)]
         reply: list[Any] = await script(keys=list(keys), args=arguments)
         if int(reply[0]) == 1:
-            return HitResult(True, [float(value) for value in reply[1:]])
+            return _outcome(limits, [float(value) for value in reply[1:]])
         index = int(reply[1]) - 1
         separations = [0.0] * len(keys)
         separations[index] = float(reply[2])
-        return HitResult(False, separations, index, float(reply[3]))
+        return _outcome(limits, separations, index)
+
+
+def _slack(limit: RateLimit) -> float:
+    """How far ahead of now a bucket's theoretical arrival may run: period - interval."""
+    return limit.period.total_seconds() - limit.inverse
