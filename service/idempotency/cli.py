@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 from quart.cli import ScriptInfo, pass_script_info
 
-from service.common.cli import run_with_app
-from service.extensions import db
+from service.common.cli import run_in_transaction
 from service.idempotency import services
 
 
@@ -14,13 +13,7 @@ from service.idempotency import services
 @pass_script_info
 def purge_command(info: ScriptInfo) -> None:
     """Delete expired Idempotency-Keys (run it daily; expired keys are ignored anyway)."""
-
-    async def purge() -> int:
-        session = db.session_for_task()
-        async with session, session.begin():
-            return await services.purge_expired(session)
-
-    purged = run_with_app(info.load_app(), purge)
+    purged = run_in_transaction(info.load_app(), services.purge_expired)
     click.secho(f"✓ Purged {purged} expired idempotency key(s)", fg="green")
 
 
