@@ -27,6 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -40,15 +41,13 @@ from service.errors import InvalidInput
 from service.extensions import db, limiter
 from service.idempotency import services
 from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
-from service.idempotency.models import IdempotencyKey
-from service.idempotency.services import Claim
 
 logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
-_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
+KEY_PATTERN = "^[!-~]{1,255}$"  # visible ASCII (RFC 5234 VCHAR)
 KEY_ERRORS = (RequestInProgress, IdempotencyKeyReused)
 
 T = TypeVar("T")
@@ -66,9 +65,7 @@ def accepts_idempotency_key(view: T) -> T:
     document_operation(
         view,
         parameters=[
-            header_parameter(
-                HEADER, key_rules, minLength=1, maxLength=255, pattern="^[!-~]{1,255}$"
-            )
+            header_parameter(HEADER, key_rules, minLength=1, maxLength=255, pattern=KEY_PATTERN)
         ],
         errors={
             400: "Malformed JSON, a body that fails validation, or an invalid Idempotency-Key",
@@ -96,7 +93,7 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     view = current_app.view_functions.get(request.endpoint or "")
     if not getattr(view, IDEMPOTENT_ATTRIBUTE, False):
         raise RuntimeError(f"{request.endpoint} uses Idempotency-Key undocumented")
-    if len(values) != 1 or not _VALID_KEY.fullmatch(values[0]):
+    if len(values) != 1 or not re.fullmatch(KEY_PATTERN, values[0]):
         message = "must be one header of 1-255 visible ASCII characters"
         raise InvalidInput.for_fields({HEADER: [message]})
     settings: Settings = current_app.extensions["settings"]
@@ -110,17 +107,16 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         fingerprint=await _fingerprint(settings.SECRET_KEY),
         lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
     )
-    if isinstance(outcome, Claim):
+    if isinstance(outcome, services.Claim):
         # Set before the commit: if the commit's answer is lost, teardown still releases it.
         g.idempotency_claim = outcome
     await session.commit()  # the claim stands alone (see the module's docstring)
-    if isinstance(outcome, IdempotencyKey):  # answered: send the answer again
+    if not isinstance(outcome, services.Claim):  # answered: send the answer again
         assert outcome.status_code is not None
         assert outcome.response_body is not None
-        headers = {REPLAYED_HEADER: "true"}
-        if outcome.location is not None:
-            headers["Location"] = outcome.location
-        return json.loads(outcome.response_body), outcome.status_code, headers
+        location = {"Location": outcome.location} if outcome.location is not None else {}
+        replayed = {REPLAYED_HEADER: "true", **location}
+        return json.loads(outcome.response_body), outcome.status_code, replayed
 
     async def answered() -> None:
         g.pop("idempotency_claim", None)
@@ -131,7 +127,7 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         session,
         outcome,
         status_code=status,
-        body=json.dumps(body.model_dump(mode="json")),
+        body=body.model_dump_json(),
         location=headers.get("Location"),
     )
     return body, status, headers
@@ -153,14 +149,13 @@ def init_app(app: Quart) -> None:
 
     @app.teardown_request
     async def release_unanswered_claim(_exc: BaseException | None) -> None:
-        claim: Claim | None = g.pop("idempotency_claim", None)
+        claim: services.Claim | None = g.pop("idempotency_claim", None)
         if claim is None:
             return
-        try:
-            # Whatever the request left open goes first (on SQLite it would hold the lock).
+        # Whatever the request left open goes first (on SQLite it would hold the lock); on
+        # a lost connection nothing of it is held any more.
+        with suppress(Exception):
             await db.rollback_request()
-        except Exception:  # a lost connection: nothing of it is held any more
-            logger.debug("rollback before releasing a claim failed", exc_info=True)
         try:
             async with db.session_for_task() as session, session.begin():
                 await services.release_claim(session, claim)
