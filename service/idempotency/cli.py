@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from quart.cli import ScriptInfo, pass_script_info
 
-from service.common.cli import run_in_transaction
+from service.common.cli import run_with_app
+from service.extensions import db
 from service.idempotency import services
 
 
@@ -13,7 +14,13 @@ from service.idempotency import services
 @pass_script_info
 def purge_command(info: ScriptInfo) -> None:
     """Delete expired Idempotency-Keys (run it daily; expired keys are ignored anyway)."""
-    purged = run_in_transaction(info.load_app(), services.purge_expired)
+
+    async def purge() -> int:
+        session = db.session_for_task()
+        async with session, session.begin():
+            return await services.purge_expired(session)
+
+    purged = run_with_app(info.load_app(), purge)
     click.secho(f"✓ Purged {purged} expired idempotency key(s)", fg="green")
 
 
