@@ -39,14 +39,13 @@ class ServiceRequest(Request):
         Raises `BadRequest` for a body that is not such JSON (`silent` returns None instead)
         and `InvalidInput` naming each field whose text cannot be stored.
         """
-        if not (force or self.is_json):
-            return None
         try:
-            return parse_json(await self.get_data(cache, False, False))
+            if force or self.is_json:
+                return parse_json(await self.get_data(cache, False, False))
         except BadRequest:
-            if silent:
-                return None
-            raise
+            if not silent:
+                raise
+        return None
 
 
 def parse_json(body: bytes) -> Any:

@@ -54,8 +54,8 @@ Created = tuple[BaseModel, int, dict[str, str]]
 
 
 def accepts_idempotency_key(view: T) -> T:
-    """Document a POST whose view runs its write through `idempotent` (a test in
-    tests/idempotency checks that every caller of `idempotent` carries it)."""
+    """Document a POST whose view runs its write through `idempotent` (a meta-test in
+    tests/test_routes.py checks that every caller of `idempotent` carries it)."""
     key_rules = (
         "1-255 visible ASCII characters, scoped to the caller. A retry with the same key and body "
         "within 24 hours gets the first answer again, on any instance, without a second write."

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +19,7 @@ from service.idempotency.models import IdempotencyKey
 KEY_LIFETIME = timedelta(hours=24)  # the contract's replay window
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """This request holds the key; `token` proves it when the answer is stored."""
 
     scope: str
@@ -74,14 +73,10 @@ async def claim_key(
     raise RequestInProgress()  # (also if just released: the next retry runs afresh)
 
 
-def _unanswered(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+def _unanswered(claim: Claim) -> ColumnElement[bool]:
     """This request's own claim, as long as no answer is stored in it."""
-    return (
-        IdempotencyKey.scope == claim.scope,
-        IdempotencyKey.key == claim.key,
-        IdempotencyKey.claim_token == claim.token,
-        IdempotencyKey.status_code.is_(None),
-    )
+    row = tuple_(IdempotencyKey.scope, IdempotencyKey.key, IdempotencyKey.claim_token)
+    return and_(row == tuple(claim), IdempotencyKey.status_code.is_(None))
 
 
 async def record_response(
@@ -91,7 +86,7 @@ async def record_response(
     was lost (its lease ran out and another request took the key over)."""
     stored = await session.scalar(
         update(IdempotencyKey)
-        .where(*_unanswered(claim))
+        .where(_unanswered(claim))
         .values(status_code=status_code, response_body=body, location=location)
         .returning(IdempotencyKey.key)
     )
@@ -105,7 +100,7 @@ async def release_claim(session: AsyncSession, claim: Claim) -> None:
     The answer's presence decides: after an ambiguous commit that did store it, the
     claim stays and a retry gets the answer.
     """
-    await session.execute(delete(IdempotencyKey).where(*_unanswered(claim)))
+    await session.execute(delete(IdempotencyKey).where(_unanswered(claim)))
 
 
 async def purge_expired(session: AsyncSession, *, scope: str | None = None) -> int:
