@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import service
 from service.app import create_app
 from service.config import Settings
 from service.extensions import limiter
@@ -139,3 +142,19 @@ async def test_conditional_and_idempotency_headers_are_documented(openapi: dict[
         assert "If-None-Match" in _header_names(me)
     # Only the creating POSTs take a key; other bodies do not.
     assert "Idempotency-Key" not in _header_names(paths["/api/v1/auth/login"]["post"])
+
+
+def test_every_caller_of_idempotent_documents_the_key() -> None:
+    """A function that runs a write through `idempotent` is an `@accepts_idempotency_key`
+    view (else its OpenAPI would not say the key is honoured)."""
+    callers: list[str] = []
+    for path in Path(service.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            calls = [call for call in ast.walk(node) if isinstance(call, ast.Call)]
+            if any(getattr(call.func, "id", None) == "idempotent" for call in calls):
+                callers.append(f"{path.name}:{node.name}")
+                decorators = [getattr(d, "id", None) for d in node.decorator_list]
+                assert "accepts_idempotency_key" in decorators, callers[-1]
+    assert len(callers) >= 2, callers  # sign-up and product creation at least

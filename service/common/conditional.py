@@ -9,7 +9,6 @@ GET answered from the cache carries the tag of exactly the body it sends.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, ParamSpec
@@ -25,13 +24,10 @@ from service.errors import PreconditionFailed
 P = ParamSpec("P")
 View = Callable[P, Awaitable[Any]]
 
-_ETAG_HEADER = {"ETag": "Strong entity tag of the item as sent"}
-
 
 def etag_of(representation: BaseModel) -> str:
     """The strong tag (unquoted) of an item's served JSON."""
-    data = json.dumps(representation.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(data.encode()).hexdigest()[:32]
+    return hashlib.sha256(representation.model_dump_json().encode()).hexdigest()[:32]
 
 
 def _header_tags(name: str) -> Any:
@@ -41,31 +37,16 @@ def _header_tags(name: str) -> Any:
 
 def tagged_read(view: View[P]) -> View[P]:
     """An item GET: send its `ETag`; 304 without a body when `If-None-Match` names it."""
-
-    @wraps(view)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        result = await view(*args, **kwargs)
-        if not isinstance(result, BaseModel):
-            return result
-        tag = etag_of(result)
-        headers = {"ETag": quote_etag(tag)}
-        # If-None-Match compares weakly; `*` matches any current item.
-        if _header_tags("If-None-Match").contains_weak(tag):
-            return "", 304, headers
-        return result, 200, headers
-
-    document_operation(
-        wrapper,
-        parameters=[header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`")],
+    return _tagged(
+        view,
+        header_parameter("If-None-Match", "Entity tag(s) the client holds, or `*`"),
         responses={
             304: {
                 "description": "Not Modified: If-None-Match names the current tag (no body)",
                 "headers": {"ETag": {"schema": {"type": "string"}}},
             }
         },
-        response_headers={200: _ETAG_HEADER},
     )
-    return wrapper
 
 
 def tagged_write(view: View[P]) -> View[P]:
@@ -75,26 +56,35 @@ def tagged_write(view: View[P]) -> View[P]:
     request's transaction) before changing it; a view that forgets fails rather than
     write past a precondition.
     """
+    return _tagged(
+        view,
+        header_parameter(
+            "If-Match", "Change only if the item's current tag is one of these (or `*`)"
+        ),
+        errors={412: "If-Match names a tag that is no longer current; nothing changed"},
+    )
+
+
+def _tagged(view: View[P], parameter: dict[str, Any], **docs: Any) -> View[P]:
+    """`view` answering its item with an `ETag`, under the precondition `parameter` names."""
+    read = parameter["name"] == "If-None-Match"
 
     @wraps(view)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         result = await view(*args, **kwargs)
-        if "If-Match" in request.headers and not g.get("if_match_checked", False):
+        if not read and "If-Match" in request.headers and not g.get("if_match_checked", False):
             raise RuntimeError(f"{request.endpoint} ignored If-Match")
-        if isinstance(result, BaseModel):
-            return result, 200, {"ETag": quote_etag(etag_of(result))}
-        return result
+        if not isinstance(result, BaseModel):
+            return result
+        tag = etag_of(result)
+        headers = {"ETag": quote_etag(tag)}
+        # If-None-Match compares weakly; `*` matches any current item.
+        if read and _header_tags("If-None-Match").contains_weak(tag):
+            return "", 304, headers
+        return result, 200, headers
 
-    document_operation(
-        wrapper,
-        parameters=[
-            header_parameter(
-                "If-Match", "Change only if the item's current tag is one of these (or `*`)"
-            ),
-        ],
-        errors={412: "If-Match names a tag that is no longer current; nothing changed"},
-        response_headers={200: _ETAG_HEADER},
-    )
+    etag = {"ETag": "Strong entity tag of the item as sent"}
+    document_operation(wrapper, parameters=[parameter], response_headers={200: etag}, **docs)
     return wrapper
 
 
@@ -104,7 +94,5 @@ def require_if_match(current: BaseModel) -> None:
     Compares strongly, as RFC 9110 asks: a weak tag never matches.
     """
     g.if_match_checked = True
-    if "If-Match" not in request.headers:
-        return
-    if not _header_tags("If-Match").contains(etag_of(current)):
+    if "If-Match" in request.headers and not _header_tags("If-Match").contains(etag_of(current)):
         raise PreconditionFailed()

@@ -21,6 +21,7 @@ T = TypeVar("T")
 # No body of this API nests more than two levels; a bound keeps parsing and validation cheap
 # and answers a deliberately deep document with a clear 400 rather than a RecursionError.
 MAX_JSON_DEPTH = 32
+TOO_DEEP = f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
 
 # PostgreSQL cannot store U+0000 in text, and a lone surrogate cannot be encoded as UTF-8
 # at all; both are refused on every backend alike, naming the field.
@@ -38,14 +39,13 @@ class ServiceRequest(Request):
         Raises `BadRequest` for a body that is not such JSON (`silent` returns None instead)
         and `InvalidInput` naming each field whose text cannot be stored.
         """
-        if not (force or self.is_json):
-            return None
         try:
-            return parse_json(await self.get_data(cache, False, False))
+            if force or self.is_json:
+                return parse_json(await self.get_data(cache, False, False))
         except BadRequest:
-            if silent:
-                return None
-            raise
+            if not silent:
+                raise
+        return None
 
 
 def parse_json(body: bytes) -> Any:
@@ -64,12 +64,11 @@ def parse_json(body: bytes) -> Any:
             f"(line {error.lineno}, column {error.colno})"
         ) from None
     except RecursionError:
-        raise _too_deep() from None
+        raise BadRequest(TOO_DEEP) from None
     except ValueError:
         # int() refuses numbers of more than sys.get_int_max_str_digits() digits
         raise BadRequest("The request body holds a number too large to read") from None
-    fields = unstorable_text(document)
-    if fields:
+    if fields := unstorable_text(document):
         raise InvalidInput.for_fields(fields)
     return document
 
@@ -79,28 +78,22 @@ def _refuse_constant(name: str) -> Any:
     raise BadRequest(f"The request body is not valid JSON: {name} is not a JSON value")
 
 
-def _too_deep() -> BadRequest:
-    return BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
-
-
 def unstorable_text(document: Any) -> dict[str, list[str]]:
-    """Messages for the text the database cannot store, by dotted field path (iterative,
-    so depth costs no stack); raises BadRequest past MAX_JSON_DEPTH."""
+    """Messages for the text the database cannot store, by dotted field path; raises
+    BadRequest past MAX_JSON_DEPTH (so the walk's own recursion stays shallow)."""
     fields: dict[str, list[str]] = {}
-    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
-    while stack:
-        value, path = stack.pop()
+
+    def visit(value: Any, path: tuple[str, ...]) -> None:
         if isinstance(value, str):
-            _check_text(value, ".".join(path) or "body", fields)
-            continue
-        if isinstance(value, dict | list) and len(path) >= MAX_JSON_DEPTH:
-            raise _too_deep()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                _check_text(key, ".".join((*path, key)), fields)
-                stack.append((item, (*path, key)))
-        elif isinstance(value, list):
-            stack.extend((item, (*path, str(index))) for index, item in enumerate(value))
+            _check_text(value, ".".join(path) if path else "body", fields)
+        elif isinstance(value, dict | list):
+            if len(path) >= MAX_JSON_DEPTH:
+                raise BadRequest(TOO_DEEP)
+            for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+                _check_text(str(key), ".".join((*path, str(key))), fields)
+                visit(item, (*path, str(key)))
+
+    visit(document, ())
     return fields
 
 
@@ -137,11 +130,9 @@ def init_request_guards(app: Quart) -> None:
         # Every query parameter, even one the route ignores: the contract names no exception.
         if request.routing_exception is not None:
             return
-        fields: dict[str, list[str]] = {}
-        for key, values in request.args.lists():
-            for text in (key, *values):
-                _check_text(text, key, fields)
-        if fields:
+        # Each parameter's values as one text, named by the parameter.
+        texts = {key: "".join(values) for key, values in request.args.lists()}
+        if fields := unstorable_text(texts):
             raise InvalidInput.for_fields(fields)
 
     @app.before_request
@@ -151,11 +142,9 @@ def init_request_guards(app: Quart) -> None:
         Quart itself answers a wrong Content-Type with a plain 400; the contract wants 415.
         """
         view = current_app.view_functions.get(request.endpoint or "")
-        if view is None or not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):
+        if not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE) or request.is_json:
             return
-        if getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) and not await request.get_data():
-            return
-        if not request.is_json:
+        if not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) or await request.get_data():
             raise UnsupportedMediaType(
                 f"Send the body as application/json, not {request.mimetype or 'nothing'}"
             )

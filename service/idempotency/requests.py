@@ -7,8 +7,8 @@ How a keyed request runs (`idempotent`):
 2. The view's write and the answer are stored in one transaction, the one
    `ServiceApp.dispatch_request` commits: after a commit that was cut off, either both
    exist (a retry gets the 201) or neither does (a retry runs afresh).
-3. If the request fails, teardown deletes its claim unless an answer is stored, so a
-   retry runs again at once. If even that fails (database gone), the lease
+3. Teardown deletes the claim unless an answer is stored, so after a failure a retry
+   runs again at once. If even that fails (database gone), the lease
    (`IDEMPOTENCY_LEASE_SECONDS`) runs out and the next retry takes the key over.
 
 The claim uses the request's own session (it commits only the reads made so far, e.g. the
@@ -27,6 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -40,15 +41,12 @@ from service.errors import InvalidInput
 from service.extensions import db, limiter
 from service.idempotency import services
 from service.idempotency.exceptions import IdempotencyKeyReused, RequestInProgress
-from service.idempotency.models import IdempotencyKey
-from service.idempotency.services import Claim
 
 logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-IDEMPOTENT_ATTRIBUTE = "_service_idempotent"
-_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII (RFC 5234 VCHAR)
+KEY_PATTERN = "^[!-~]{1,255}$"  # visible ASCII (RFC 5234 VCHAR)
 KEY_ERRORS = (RequestInProgress, IdempotencyKeyReused)
 
 T = TypeVar("T")
@@ -56,19 +54,16 @@ Created = tuple[BaseModel, int, dict[str, str]]
 
 
 def accepts_idempotency_key(view: T) -> T:
-    """Mark (and document) a POST whose view runs its write through `idempotent`."""
-    setattr(view, IDEMPOTENT_ATTRIBUTE, True)
+    """Document a POST whose view runs its write through `idempotent` (a meta-test in
+    tests/test_routes.py checks that every caller of `idempotent` carries it)."""
     key_rules = (
-        "1-255 visible ASCII characters, scoped to the caller. A retry with the same key and "
-        "body within 24 hours gets the first answer again, on any instance, without a second "
-        "write."
+        "1-255 visible ASCII characters, scoped to the caller. A retry with the same key and body "
+        "within 24 hours gets the first answer again, on any instance, without a second write."
     )
     document_operation(
         view,
         parameters=[
-            header_parameter(
-                HEADER, key_rules, minLength=1, maxLength=255, pattern="^[!-~]{1,255}$"
-            )
+            header_parameter(HEADER, key_rules, minLength=1, maxLength=255, pattern=KEY_PATTERN)
         ],
         errors={
             400: "Malformed JSON, a body that fails validation, or an invalid Idempotency-Key",
@@ -93,10 +88,7 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     values = request.headers.getlist(HEADER)
     if not values:
         return await create()
-    view = current_app.view_functions.get(request.endpoint or "")
-    if not getattr(view, IDEMPOTENT_ATTRIBUTE, False):
-        raise RuntimeError(f"{request.endpoint} uses Idempotency-Key undocumented")
-    if len(values) != 1 or not _VALID_KEY.fullmatch(values[0]):
+    if len(values) != 1 or not re.fullmatch(KEY_PATTERN, values[0]):
         message = "must be one header of 1-255 visible ASCII characters"
         raise InvalidInput.for_fields({HEADER: [message]})
     settings: Settings = current_app.extensions["settings"]
@@ -110,37 +102,26 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
         fingerprint=await _fingerprint(settings.SECRET_KEY),
         lease=timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
     )
-    if isinstance(outcome, Claim):
-        # Set before the commit: if the commit's answer is lost, teardown still releases it.
-        g.idempotency_claim = outcome
-    await session.commit()  # the claim stands alone (see the module's docstring)
-    if isinstance(outcome, IdempotencyKey):  # answered: send the answer again
+    if not isinstance(outcome, services.Claim):  # answered: send the answer again
         assert outcome.status_code is not None
         assert outcome.response_body is not None
-        headers = {REPLAYED_HEADER: "true"}
-        if outcome.location is not None:
-            headers["Location"] = outcome.location
-        return json.loads(outcome.response_body), outcome.status_code, headers
-
-    async def answered() -> None:
-        g.pop("idempotency_claim", None)
-
-    db.after_commit(answered)
+        location = {"Location": outcome.location} if outcome.location is not None else {}
+        replayed = {REPLAYED_HEADER: "true", **location}
+        return json.loads(outcome.response_body), outcome.status_code, replayed
+    # Set before the commit: if the commit's answer is lost, teardown still releases it.
+    g.idempotency_claim = outcome
+    await session.commit()  # the claim stands alone (see the module's docstring)
     body, status, headers = await create()
+    stored = body.model_dump_json()
     await services.record_response(
-        session,
-        outcome,
-        status_code=status,
-        body=json.dumps(body.model_dump(mode="json")),
-        location=headers.get("Location"),
+        session, outcome, status_code=status, body=stored, location=headers.get("Location")
     )
     return body, status, headers
 
 
 def caller_scope() -> str:
     """Whose keys these are: the authenticated user, else the client's address."""
-    user = g.get("current_user")  # set by service.auth.guards.authenticate
-    if user is not None:
+    if (user := g.get("current_user")) is not None:  # set by auth.guards.authenticate
         return f"user:{user.id}"
     scope = f"client:{limiter.client_key()}"
     if len(scope) > 255:  # the column's length; a forwarded "address" can be any text
@@ -149,18 +130,21 @@ def caller_scope() -> str:
 
 
 def init_app(app: Quart) -> None:
-    """Release the claims of requests that end without a committed answer."""
+    """Release the claims of requests that end without a committed answer.
+
+    Every claimed request goes through it: the DELETE's own condition (no answer stored)
+    decides, so a committed answer, even one whose commit seemed to fail, stays.
+    """
 
     @app.teardown_request
     async def release_unanswered_claim(_exc: BaseException | None) -> None:
-        claim: Claim | None = g.pop("idempotency_claim", None)
+        claim: services.Claim | None = g.pop("idempotency_claim", None)
         if claim is None:
             return
-        try:
-            # Whatever the request left open goes first (on SQLite it would hold the lock).
+        # Whatever the request left open goes first (on SQLite it would hold the lock); on
+        # a lost connection nothing of it is held any more.
+        with suppress(Exception):
             await db.rollback_request()
-        except Exception:  # a lost connection: nothing of it is held any more
-            logger.debug("rollback before releasing a claim failed", exc_info=True)
         try:
             async with db.session_for_task() as session, session.begin():
                 await services.release_claim(session, claim)
