@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 
 from service import errors
 from service.common.schemas import validation_fields
-from service.database import is_connection_lost, is_database_locked, is_unique_violation
+from service.database import is_connection_lost, is_unique_violation
 from service.observability import get_request_id
 
 # The name these lines had before the handlers had their own module; log filters use it.
@@ -57,16 +57,16 @@ def register_error_handlers(app: Quart) -> None:
     async def database_error(error: SQLAlchemyError) -> ResponseReturnValue:
         if is_connection_lost(error):
             return await respond(errors.ServiceUnavailable(UNREACHABLE), error)
-        if isinstance(error, OperationalError) and is_database_locked(error):
+        # SQLite gave up waiting for another process's lock (its busy timeout passed).
+        if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
             return await respond(errors.DatabaseTimeout(), error)
         return await respond(errors.DatabaseError(), error)
 
     @app.errorhandler(OSError)  # asyncpg and aiosqlite report a failed connect as OSError
     @app.errorhandler(RedisError)
     async def connection_error(error: OSError | RedisError) -> ResponseReturnValue:
-        message = UNREACHABLE
-        if isinstance(error, RedisError):
-            message = "A backing service is unreachable; try again shortly"
+        redis = "A backing service is unreachable; try again shortly"
+        message = redis if isinstance(error, RedisError) else UNREACHABLE
         return await respond(errors.ServiceUnavailable(message), error)
 
     @app.errorhandler(Exception)

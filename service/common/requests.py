@@ -85,23 +85,20 @@ def unstorable_text(document: Any) -> dict[str, list[str]]:
 
     def visit(value: Any, path: tuple[str, ...]) -> None:
         if isinstance(value, str):
-            _check_text(value, ".".join(path) if path else "body", fields)
+            name = ".".join(path) if path else "body"
+            for character in _UNSTORABLE.findall(value):
+                message = NUL_MESSAGE if character == "\x00" else SURROGATE_MESSAGE
+                if message not in fields.setdefault(name, []):
+                    fields[name].append(message)
         elif isinstance(value, dict | list):
             if len(path) >= MAX_JSON_DEPTH:
                 raise BadRequest(TOO_DEEP)
             for key, item in value.items() if isinstance(value, dict) else enumerate(value):
-                _check_text(str(key), ".".join((*path, str(key))), fields)
+                visit(str(key), (*path, str(key)))  # a key is named like its value
                 visit(item, (*path, str(key)))
 
     visit(document, ())
     return fields
-
-
-def _check_text(text: str, name: str, fields: dict[str, list[str]]) -> None:
-    for character in _UNSTORABLE.findall(text):
-        message = NUL_MESSAGE if character == "\x00" else SURROGATE_MESSAGE
-        if message not in fields.setdefault(name, []):
-            fields[name].append(message)
 
 
 def header_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:

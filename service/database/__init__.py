@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData, false, inspect, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -48,11 +48,9 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given for a timezone-aware column")
-        return value.astimezone(UTC)
+        return None if value is None else value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -60,28 +58,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def lock_for_update(session: AsyncSession, model: type[Base]) -> None:
-    """On SQLite, take the database's write lock now: it has no `SELECT … FOR UPDATE`.
-
-    A write that matches no row is enough to begin the write transaction, so a row read
-    next cannot change before this transaction ends. PostgreSQL locks the row itself.
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    key = inspect(model).primary_key[0]
-    await session.execute(
-        update(model).where(false()).values({key: key}).execution_options(synchronize_session=False)
-    )
-
-
 async def find_row(
     session: AsyncSession, model: type[M], key: int, *, for_update: bool = False
 ) -> M | None:
     """The row with this primary key, or None; `for_update` locks it and reloads it."""
-    if for_update:
-        await lock_for_update(session, model)
-        return await session.get(model, key, with_for_update=True, populate_existing=True)
-    return await session.get(model, key)
+    if not for_update:
+        return await session.get(model, key)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no `SELECT … FOR UPDATE`: a write that matches no row takes the
+        # database's write lock now, so the row read next cannot change before this
+        # transaction ends. PostgreSQL locks the row itself.
+        pk = inspect(model).primary_key[0]
+        no_row = update(model).where(false()).values({pk: pk})
+        await session.execute(no_row.execution_options(synchronize_session=False))
+    return await session.get(model, key, with_for_update=True, populate_existing=True)
 
 
 async def flush_unique(session: AsyncSession, conflict: Callable[[], Exception]) -> None:
@@ -102,19 +92,13 @@ def is_unique_violation(error: IntegrityError) -> bool:
 
 
 def is_connection_lost(error: BaseException) -> bool:
-    if isinstance(error, PoolTimeoutError):
-        return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    # asyncpg and aiosqlite connect failures surface as OSError, sometimes wrapped
+    # A pool timeout, or a connect failure (asyncpg's and aiosqlite's surface as OSError,
+    # sometimes wrapped; ConnectionError and TimeoutError included).
     cause: BaseException | None = error
     while cause is not None:
-        if isinstance(cause, OSError):  # ConnectionError and TimeoutError included
+        if isinstance(cause, OSError | PoolTimeoutError):
             return True
         cause = cause.__cause__
     return False
-
-
-def is_database_locked(error: OperationalError) -> bool:
-    """SQLite gave up waiting for another process's lock (its busy timeout passed)."""
-    return "database is locked" in str(error.orig)

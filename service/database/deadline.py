@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from types import TracebackType
 
 from service.errors import DatabaseTimeout
 
 
-class Deadline:
+class Deadline(AbstractAsyncContextManager["Deadline"]):
     """From `start()`, cancels the current task when `seconds` are up, then again until it
     stops; leaving the block after that runs `on_expiry` and raises `DatabaseTimeout`.
 
@@ -40,9 +40,6 @@ class Deadline:
             self._cancels += 1
             self._task.cancel()
             self._handle = asyncio.get_running_loop().call_later(self.NUDGE_SECONDS, self._expire)
-
-    async def __aenter__(self) -> Deadline:
-        return self
 
     async def __aexit__(
         self,

@@ -35,20 +35,16 @@ def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncE
     # Parameters (password hashes, emails, tokens' ids) never reach an exception text or
     # the echo log: errors and DATABASE_ECHO show the statement with placeholders only.
     options: dict[str, Any] = {"echo": settings.DATABASE_ECHO, "hide_parameters": True}
+    # SQLite: sqlite3's busy timeout, so a locked file (SQLite's silent database) gives up
+    # after DATABASE_TIMEOUT (a 503); PostgreSQL: TCP connect and start-up together.
+    connect_args: dict[str, Any] = {"timeout": settings.DATABASE_TIMEOUT}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        # A locked file is SQLite's silent database: sqlite3's busy timeout gives up after
-        # DATABASE_TIMEOUT (a 503).
-        engine = create_async_engine(
-            url, connect_args={"timeout": settings.DATABASE_TIMEOUT}, **options
-        )
+        engine = create_async_engine(url, connect_args=connect_args, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, Any] = {
-        "timeout": settings.DATABASE_TIMEOUT,  # TCP connect and start-up together
-        "server_settings": SERVER_KEEPALIVES,
-    }
+    connect_args["server_settings"] = SERVER_KEEPALIVES
     if command_timeout:
         connect_args["command_timeout"] = settings.DATABASE_TIMEOUT + COMMAND_TIMEOUT_MARGIN
     return create_async_engine(

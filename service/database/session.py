@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from typing import cast
 
 from quart import Quart, g
 from sqlalchemy import text
@@ -67,8 +68,7 @@ class Database:
             g.db_session = self.session_for_task()
         if "db_deadline" in g:
             g.db_deadline.start()
-        session: AsyncSession = g.db_session
-        return session
+        return cast(AsyncSession, g.db_session)
 
     def session_for_task(self) -> AsyncSession:
         """A new session owned by the caller (CLI commands, background work)."""

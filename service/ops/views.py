@@ -37,10 +37,9 @@ async def health() -> HealthResponse:
 async def ready() -> tuple[ReadinessResponse, int]:
     """Readiness: the database and Redis answer (503 naming the failing check)."""
     checks = await readiness()
-    failed = "error" in (checks.database, checks.redis)
-    return ReadinessResponse(status="error" if failed else "ok", checks=checks), (
-        503 if failed else 200
-    )
+    if "error" in (checks.database, checks.redis):
+        return ReadinessResponse(status="error", checks=checks), 503
+    return ReadinessResponse(status="ok", checks=checks), 200
 
 
 @blueprint.get("/metrics")
