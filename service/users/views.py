@@ -171,10 +171,8 @@ async def user_stats(id: int) -> UserStats:
 def _blueprint(collection: type[UserCollection]) -> Blueprint:
     blueprint = Blueprint("users", __name__)
     limit_blueprint(blueprint, limits=from_setting("RATE_LIMIT_USERS"))
-    blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
-    blueprint.add_url_rule(
-        "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
-    )
+    blueprint.add_url_rule("/me", view_func=me)  # GET (and HEAD) by default
+    blueprint.add_url_rule("/<id:id>/stats", endpoint="users_stats", view_func=user_stats)
     add_class_view(blueprint, "/", collection.as_view("users"))
     add_class_view(blueprint, "/<id:id>", UserItem.as_view("users"))
     return blueprint
