@@ -24,7 +24,6 @@ class NoContent(BaseModel):
 
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
-_BODY_METHODS = {"post", "put", "patch"}
 
 
 def document_operation(
@@ -88,8 +87,8 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         )
         for path, operations in document["paths"].items():
             if path.startswith("/api/"):
-                for method, operation in operations.items():
-                    _add_common_errors(path, method, operation)
+                for operation in operations.values():
+                    _add_common_errors(path, operation)
         return document
 
     def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
@@ -105,7 +104,7 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         return super().build_response_object(model, headers_model)
 
 
-def _add_common_errors(path: str, method: str, operation: dict[str, Any]) -> None:
+def _add_common_errors(path: str, operation: dict[str, Any]) -> None:
     """Document the contract's error responses that any route of this kind may give."""
     # int keys, like quart-schema's own: the JSON encoder sorts them together
     errors: dict[int, str] = {
@@ -117,7 +116,7 @@ def _add_common_errors(path: str, method: str, operation: dict[str, Any]) -> Non
         errors[404] = "No such resource"
     if operation.get("security"):
         errors[401] = "Missing, malformed, expired, revoked or wrong-type token"
-    if method in _BODY_METHODS and "requestBody" in operation:
+    if "requestBody" in operation:
         errors |= {
             400: "Malformed JSON or a body that fails validation",
             413: "Body over MAX_CONTENT_LENGTH",

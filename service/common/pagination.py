@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 from quart import current_app, request
 from sqlalchemy import Select, func, select
@@ -24,8 +24,6 @@ M = TypeVar("M")
 class PageQuery(BaseModel):
     """v1 list query: `page` from 1 (no upper bound), `per_page` 1-100."""
 
-    model_config = ConfigDict(extra="ignore")
-
     page: QueryInt = Field(default=1, ge=1)
     per_page: QueryInt = Field(default=20, ge=1, le=100)
 
@@ -36,8 +34,6 @@ class PageQuery(BaseModel):
 
 class CursorQuery(BaseModel):
     """v2 list query: `limit` 1-100 and the opaque `cursor` of the previous page."""
-
-    model_config = ConfigDict(extra="ignore")
 
     limit: QueryInt = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=1000)

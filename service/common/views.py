@@ -10,7 +10,7 @@ carrying its method's markers and docstring, and each dispatching through the vi
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import update_wrapper, wraps
+from functools import update_wrapper
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,33 +23,28 @@ from service.auth.guards import auth_required
 from service.common.conditional import tagged_write
 from service.common.openapi import NoContent, errors
 
+Headers = dict[str, str]
+
 
 def add_class_view(blueprint: Blueprint, rule: str, view: RouteCallable) -> None:
     """Add `view` (a `MethodView.as_view(name)`) to `blueprint` at `rule`, one endpoint per
     method: `<name>_<method>`, and `<name>_list` for GET on a rule without variables."""
     view_class: type[MethodView] = view.view_class  # type: ignore[union-attr]
-    name = view.__name__
     for http_method in sorted(view_class.methods or ()):
         attribute = http_method.lower()
         suffix = "list" if attribute == "get" and "<" not in rule else attribute
+
+        async def dispatch(**kwargs: Any) -> ResponseReturnValue:
+            result: ResponseReturnValue = await view(**kwargs)  # type: ignore[misc]
+            return result
+
+        # Copies __doc__ (the OpenAPI summary) and __dict__ (schema and limit markers).
+        update_wrapper(dispatch, getattr(view_class, attribute))
+        dispatch.__name__ = f"{view.__name__}_{suffix}"  # the OpenAPI operation id uses it
+        del dispatch.__wrapped__  # type: ignore[attr-defined]
         blueprint.add_url_rule(
-            rule,
-            endpoint=f"{name}_{suffix}",
-            view_func=_endpoint_for(view, getattr(view_class, attribute), f"{name}_{suffix}"),
-            methods=[http_method],
+            rule, endpoint=dispatch.__name__, view_func=dispatch, methods=[http_method]
         )
-
-
-def _endpoint_for(view: RouteCallable, method: Any, endpoint: str) -> RouteCallable:
-    async def dispatch(**kwargs: Any) -> ResponseReturnValue:
-        result: ResponseReturnValue = await view(**kwargs)  # type: ignore[misc]
-        return result
-
-    # Copies __doc__ (the OpenAPI summary) and __dict__ (schema and limit markers).
-    update_wrapper(dispatch, method)
-    dispatch.__name__ = endpoint  # the OpenAPI operation id is built from it
-    del dispatch.__wrapped__  # type: ignore[attr-defined]
-    return dispatch
 
 
 def item_write(body: type[BaseModel], read: type[BaseModel]) -> Callable[[Any], Any]:
@@ -74,17 +69,10 @@ def item_write(body: type[BaseModel], read: type[BaseModel]) -> Callable[[Any], 
 
 
 def item_removal(method: Any) -> Any:
-    """An item view's `delete`: a token, then `method`, then 204 without a body.
+    """An item view's `delete`: a token, then `method` (which answers 204 without a body).
 
     The caller may be refused (403); `If-Match` is honoured.
     """
-
-    @wraps(method)
-    async def removed(self: MethodView, id: int) -> tuple[str, int]:
-        await method(self, id)
-        return "", 204
-
-    decorated: Any = removed
     for decorator in (tagged_write, errors(403), document_response(NoContent, 204), auth_required):
-        decorated = decorator(decorated)
-    return decorated
+        method = decorator(method)
+    return method

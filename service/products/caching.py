@@ -13,11 +13,9 @@ from service.common.pagination import Keyset
 from service.extensions import cache, db
 from service.products import services
 from service.products.schemas import SORT_TYPES, ProductCursorQuery, ProductPageQuery, ProductRead
-from service.users.caching import stats_json
+from service.users.caching import JSONDict, stats_json
 
 LISTS = "products:list"
-
-JSONDict = dict[str, Any]
 
 
 @cache.memoize("product:{product_id}")

@@ -69,8 +69,6 @@ class ProductUpdate(PartialBody):
 class ProductFilters(BaseModel):
     """List filters and order, shared by v1 pages and v2 cursors."""
 
-    model_config = ConfigDict(extra="ignore")
-
     q: str | None = None
     min_price: QueryPrice | None = None
     max_price: QueryPrice | None = None

@@ -14,7 +14,7 @@ from service.auth.guards import auth_required, current_user
 from service.common.conditional import require_if_match, tagged_read
 from service.common.pagination import CursorPage, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_removal, item_write
+from service.common.views import Headers, add_class_view, item_removal, item_write
 from service.extensions import db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching, services
@@ -28,8 +28,6 @@ from service.products.schemas import (
     ProductReplace,
     ProductUpdate,
 )
-
-Headers = dict[str, str]
 
 
 class ProductCollection(MethodView):
@@ -95,12 +93,6 @@ async def _update(product_id: int, data: ProductReplace | ProductUpdate) -> Prod
     return ProductRead.model_validate(product)
 
 
-async def _delete(product_id: int) -> None:
-    product = await _changeable(product_id)
-    await services.delete_product(db.session(), product)
-    caching.delete([product_id], owner_id=product.owner_id)
-
-
 class ProductItem(MethodView):
     """One product: public reads; the owner or an admin changes it."""
 
@@ -121,9 +113,12 @@ class ProductItem(MethodView):
         return await _update(id, data)
 
     @item_removal
-    async def delete(self, id: int) -> None:
+    async def delete(self, id: int) -> tuple[str, int]:
         """Delete a product (owner or admin)."""
-        await _delete(id)
+        product = await _changeable(id)
+        await services.delete_product(db.session(), product)
+        caching.delete([id], owner_id=product.owner_id)
+        return "", 204
 
 
 blueprint_v1 = Blueprint("products", __name__)

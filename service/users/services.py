@@ -71,14 +71,13 @@ async def update_user(
             raise CurrentPasswordInvalid("Required to change the password")
         if not await passwords.verify_password(user.password_hash, data.current_password):
             raise CurrentPasswordInvalid("Does not match the current password")
-    if data.email is not None and data.email != user.email:
-        if await find_user_by_email(session, data.email) is not None:
-            raise EmailTaken()
-        user.email = data.email
-    if data.name is not None:
-        user.name = data.name
-    if data.is_admin is not None:
-        user.is_admin = data.is_admin
+    email = data.email
+    if email is not None and email != user.email and await find_user_by_email(session, email):
+        raise EmailTaken()
+    # Left-out fields are unset (PartialBody refuses nulls), so only given ones apply.
+    fields = data.model_dump(exclude_unset=True, include={"email", "name", "is_admin"})
+    for name, value in fields.items():
+        setattr(user, name, value)
     if data.password is not None:
         user.password_hash = await passwords.hash_password(data.password)
         user.token_version += 1

@@ -15,7 +15,7 @@ from service.common.conditional import require_if_match, tagged_read
 from service.common.openapi import errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
-from service.common.views import add_class_view, item_removal, item_write
+from service.common.views import Headers, add_class_view, item_removal, item_write
 from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
 from service.products import caching as product_caching
@@ -25,8 +25,6 @@ from service.users import caching, services
 from service.users.exceptions import AdminRequired, NotYourAccount
 from service.users.models import User
 from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
-
-Headers = dict[str, str]
 
 
 def ensure_self_or_admin(user_id: int) -> None:
@@ -94,14 +92,6 @@ async def _update(user_id: int, data: UserUpdate) -> UserRead:
     return UserRead.model_validate(user)
 
 
-async def _delete(user_id: int) -> None:
-    user = await _changeable(user_id)
-    product_ids = await product_services.product_ids_of(db.session(), owner_id=user_id)
-    await services.delete_user(db.session(), user)
-    cache.delete_memoized(caching.user_json, user_id)
-    product_caching.delete(product_ids, owner_id=user_id)
-
-
 class UserItem(MethodView):
     """One user: self or an admin."""
 
@@ -131,9 +121,14 @@ class UserItem(MethodView):
         return await _update(id, data)
 
     @item_removal
-    async def delete(self, id: int) -> None:
+    async def delete(self, id: int) -> tuple[str, int]:
         """Delete a user and their products (self or admin)."""
-        await _delete(id)
+        user = await _changeable(id)
+        product_ids = await product_services.product_ids_of(db.session(), owner_id=id)
+        await services.delete_user(db.session(), user)
+        cache.delete_memoized(caching.user_json, id)
+        product_caching.delete(product_ids, owner_id=id)
+        return "", 204
 
 
 class UserCollectionV2(UserCollection):
@@ -176,10 +171,8 @@ async def user_stats(id: int) -> UserStats:
 def _blueprint(collection: type[UserCollection]) -> Blueprint:
     blueprint = Blueprint("users", __name__)
     limit_blueprint(blueprint, limits=from_setting("RATE_LIMIT_USERS"))
-    blueprint.add_url_rule("/me", endpoint="me", view_func=me, methods=["GET"])
-    blueprint.add_url_rule(
-        "/<id:id>/stats", endpoint="users_stats", view_func=user_stats, methods=["GET"]
-    )
+    blueprint.add_url_rule("/me", view_func=me)  # GET (and HEAD) by default
+    blueprint.add_url_rule("/<id:id>/stats", endpoint="users_stats", view_func=user_stats)
     add_class_view(blueprint, "/", collection.as_view("users"))
     add_class_view(blueprint, "/<id:id>", UserItem.as_view("users"))
     return blueprint
