@@ -12,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import migrations
 from service.app import create_app
-from service.auth.cli import commands as auth_commands
-from service.common.cli import run_in_transaction
+from service.auth import sessions
+from service.common.cli import purge_command, run_in_transaction
 from service.config import Settings, get_settings
 from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import readiness
 from service.ops.schemas import CheckStatus
 from service.users.cli import commands as user_commands
+from service.users.cli import fail
 
 # How `service check` shows each status: mark, word, colour.
 SHOWN = {
@@ -40,11 +41,7 @@ def run_command(info: ScriptInfo) -> None:
     try:
         sock = listen(settings.HOST, settings.PORT)
     except OSError as error:
-        message = error.strerror or str(error)
-        click.secho(
-            f"Cannot listen on {settings.HOST}:{settings.PORT}: {message}", fg="red", err=True
-        )
-        sys.exit(1)
+        fail(f"Cannot listen on {settings.HOST}:{settings.PORT}: {error.strerror or error}")
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     # Tests start the server with PORT=0 and read the port from this line.
@@ -88,13 +85,19 @@ def check_command(info: ScriptInfo) -> None:
     sys.exit(1 if any(status == "error" for _, status, _ in results) else 0)
 
 
+@purge_command("purge-sessions", purged="login(s)")
+async def purge_sessions_command(session: AsyncSession) -> int:
+    """Delete expired logins (run it daily; a login also clears its user's own)."""
+    return await sessions.purge_expired_sessions(session)
+
+
 commands: list[click.Command] = [
     run_command,
     init_db_command,
     check_command,
     routes_command,
     *user_commands,
-    *auth_commands,
+    purge_sessions_command,
     *idempotency_commands,
 ]
 

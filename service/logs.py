@@ -127,9 +127,7 @@ def configure_logging(level: str, log_format: str) -> None:
     handler.addFilter(_with_request_id)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     root = logging.getLogger()
-    for existing in [h for h in root.handlers if h.name == "service"]:
-        root.removeHandler(existing)
-    root.addHandler(handler)
+    root.handlers = [*(h for h in root.handlers if h.name != "service"), handler]
     root.setLevel(level)
     # Alembic narrates every step at INFO; the CLI prints its own one-line outcome.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

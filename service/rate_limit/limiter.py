@@ -124,10 +124,9 @@ class Limiter:
             + (await limit.key_function() if limit.key_function else client)
             for label, limit in labelled
         ]
-        limits = [limit for _, limit in labelled]
         metrics = current_app.extensions["metrics"]
         try:
-            headers, retry_after = await self.store.hit(keys, limits)
+            headers, retry_after = await self.store.hit(keys, [limit for _, limit in labelled])
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)

@@ -19,7 +19,8 @@ from service.users import importer, services
 from service.users.schemas import UserCreate
 
 
-def _fail(*lines: str) -> NoReturn:
+def fail(*lines: str) -> NoReturn:
+    """Print `lines` in red on stderr and exit 1."""
     for line in lines:
         click.secho(line, fg="red", err=True)
     sys.exit(1)
@@ -40,9 +41,9 @@ def create_user_command(
         user = run_in_transaction(info.load_app(), partial(services.create_user, data=data))
     except ValidationError as error:
         fields = validation_fields(error).items()
-        _fail(*(f"✗ {field}: {'; '.join(messages)}" for field, messages in fields))
+        fail(*(f"✗ {field}: {'; '.join(messages)}" for field, messages in fields))
     except APIError as error:
-        _fail(f"✗ {error.message}")
+        fail(f"✗ {error.message}")
     role = "administrator" if admin else "user"
     click.secho(f"✓ Created {role} {user.email} (id {user.id})", fg="green")
 
@@ -75,9 +76,9 @@ def import_users_command(info: ScriptInfo, file: Path) -> None:
     try:
         users, problems = importer.read_users(file)
     except importer.ImportFileError as error:
-        _fail(f"✗ {error}")
+        fail(f"✗ {error}")
     if problems:
-        _fail(
+        fail(
             f"✗ {len(problems)} bad row(s); nothing was imported:",
             *(f"  row {row}: {message}" for row, message in problems[:50]),
             *([f"  … and {len(problems) - 50} more"] if len(problems) > 50 else []),
