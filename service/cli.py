@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import migrations
 from service.app import create_app
 from service.auth import sessions
-from service.common.cli import purge_command, run_in_transaction
+from service.common.cli import fail, purge_command, run_in_transaction
 from service.config import Settings, get_settings
 from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import readiness
 from service.ops.schemas import CheckStatus
 from service.users.cli import commands as user_commands
-from service.users.cli import fail
 
 # How `service check` shows each status: mark, word, colour.
 SHOWN = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 from quart import Quart
@@ -14,6 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.extensions import db
 
 T = TypeVar("T")
+
+
+def fail(*lines: str) -> NoReturn:
+    """Print `lines` in red on stderr and exit 1."""
+    for line in lines:
+        click.secho(line, fg="red", err=True)
+    sys.exit(1)
 
 
 def run_in_transaction(app: Quart, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from pydantic import ValidationError
 from quart.cli import ScriptInfo, pass_script_info
 
-from service.common.cli import run_in_transaction
+from service.common.cli import fail, run_in_transaction
 from service.common.schemas import validation_fields
 from service.errors import APIError
 from service.users import importer, services
 from service.users.schemas import UserCreate
-
-
-def fail(*lines: str) -> NoReturn:
-    """Print `lines` in red on stderr and exit 1."""
-    for line in lines:
-        click.secho(line, fg="red", err=True)
-    sys.exit(1)
 
 
 @click.command("create-user")
