@@ -47,28 +47,20 @@ async def test_wrong_method_is_405_with_allow(client: Any) -> None:
     assert_error_body(await response.get_json(), 405, "METHOD_NOT_ALLOWED")
 
 
-async def test_malformed_json_is_400_bad_request(client: Any) -> None:
-    response = await client.post(
-        "/_probe/echo", data=b"{not json", headers={"Content-Type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert_error_body(await response.get_json(), 400, "BAD_REQUEST")
-
-
-async def test_empty_json_body_is_400_bad_request(client: Any) -> None:
-    response = await client.post(
-        "/_probe/echo", data=b"", headers={"Content-Type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert_error_body(await response.get_json(), 400, "BAD_REQUEST")
-
-
-async def test_wrong_content_type_is_415(client: Any) -> None:
-    response = await client.post(
-        "/_probe/echo", data=b"count=1", headers={"Content-Type": "text/plain"}
-    )
-    assert response.status_code == 415
-    assert_error_body(await response.get_json(), 415, "UNSUPPORTED_MEDIA_TYPE")
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "BAD_REQUEST"),  # malformed JSON
+        (b"", "application/json", 400, "BAD_REQUEST"),  # an empty JSON body
+        (b"count=1", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),  # not JSON at all
+    ],
+)
+async def test_unreadable_bodies_get_their_error(
+    client: Any, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    response = await client.post("/_probe/echo", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == status
+    assert_error_body(await response.get_json(), status, code)
 
 
 async def test_json_that_is_not_an_object_is_validation_error(client: Any) -> None:
