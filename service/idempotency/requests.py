@@ -7,7 +7,7 @@ How a keyed request runs (`idempotent`):
 2. The view's write and the answer are stored in one transaction, the one
    `ServiceApp.dispatch_request` commits: after a commit that was cut off, either both
    exist (a retry gets the 201) or neither does (a retry runs afresh).
-3. Teardown deletes the claim unless an answer is stored, so after a failure a retry
+3. Teardown deletes the claim unless an answer was committed, so after a failure a retry
    runs again at once. If even that fails (database gone), the lease
    (`IDEMPOTENCY_LEASE_SECONDS`) runs out and the next retry takes the key over.
 
@@ -116,7 +116,14 @@ async def idempotent(create: Callable[[], Awaitable[Created]]) -> tuple[Any, int
     await services.record_response(
         session, outcome, status_code=status, body=stored, location=headers.get("Location")
     )
+    db.after_commit(_answered)
     return body, status, headers
+
+
+async def _answered() -> None:
+    # Committed with its answer, the claim is no longer unanswered: teardown need not
+    # open a transaction to release it.
+    g.pop("idempotency_claim", None)
 
 
 def caller_scope() -> str:
@@ -132,8 +139,9 @@ def caller_scope() -> str:
 def init_app(app: Quart) -> None:
     """Release the claims of requests that end without a committed answer.
 
-    Every claimed request goes through it: the DELETE's own condition (no answer stored)
-    decides, so a committed answer, even one whose commit seemed to fail, stays.
+    Every claimed request whose commit did not visibly succeed goes through it: the
+    DELETE's own condition (no answer stored) decides, so a committed answer, even one
+    whose commit seemed to fail, stays.
     """
 
     @app.teardown_request

@@ -303,3 +303,31 @@ async def test_invalid_body_with_key_is_400_and_claims_nothing(
     )
     assert bad.status_code == 400
     assert await key_rows(settings) == []
+
+
+async def test_answered_claim_costs_no_release_transaction(
+    client: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed answer ends the claim: teardown opens no transaction to release it."""
+    from service.idempotency import services as key_services
+
+    released: list[Claim] = []
+    release = key_services.release_claim
+
+    async def spy(session: Any, claim: Claim) -> None:
+        released.append(claim)
+        await release(session, claim)
+
+    monkeypatch.setattr(key_services, "release_claim", spy)
+    _, token = await user_with_token(client, settings)
+    created = await client.post(
+        "/api/v1/products/", json=LAMP, headers=keyed("k-answered", **bearer(token))
+    )
+    assert created.status_code == 201
+    assert released == []
+
+    failed = await client.post(
+        "/api/v1/products/", json=LAMP, headers=keyed("k-failed", **bearer(token))
+    )
+    assert failed.status_code == 409  # the sku is taken: its claim is released
+    assert len(released) == 1
