@@ -10,14 +10,23 @@ from quart.wrappers import BaseRequestWebsocket
 from quart_cors import cors
 from werkzeug.routing import RequestRedirect
 
-from service.auth import passwords
 from service.common.converters import IdConverter
 from service.common.files import send_named_file
 from service.common.requests import init_request_guards
 from service.common.urls import public_url
 from service.config import Settings, get_settings
 from service.error_handlers import register_error_handlers
-from service.extensions import cache, db, jwt, limiter, metrics, redis_client, schema, tokens
+from service.extensions import (
+    cache,
+    db,
+    jwt,
+    limiter,
+    metrics,
+    passwords,
+    redis_client,
+    schema,
+    tokens,
+)
 from service.idempotency import requests as idempotency
 from service.instance import with_instance_secrets
 from service.logs import configure_logging

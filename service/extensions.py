@@ -9,6 +9,7 @@ from __future__ import annotations
 from quart_jwt_extended import JWTManager
 from quart_schema import QuartSchema
 
+from service.auth.passwords import Passwords
 from service.auth.tokens import Tokens
 from service.cache import Cache
 from service.common.openapi import ServiceOpenAPIProvider
@@ -23,6 +24,7 @@ redis_client = RedisClient()
 cache = Cache()
 jwt = JWTManager()
 tokens = Tokens()
+passwords = Passwords()
 limiter = Limiter()
 schema = QuartSchema(
     openapi_path="/openapi.json",

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,63 +33,58 @@ hashing_pool = ThreadPoolExecutor(
 )
 
 
-class _Hashing:
-    """The hasher at the settings' cost (a class attribute, so `configure` can replace it)."""
+class Passwords:
+    """The password hasher at the app's settings' cost; hashes made at other costs are
+    upgraded at login. Every hash and check runs on the hashing pool's threads."""
 
-    hasher = PasswordHasher()
+    def __init__(self) -> None:
+        self.hasher = PasswordHasher()
+
+    def init_app(self, app: Quart) -> None:
+        self.configure(app.extensions["settings"])
+
+    def configure(self, settings: Settings) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=settings.PASSWORD_HASH_TIME_COST,
+            memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
+            parallelism=settings.PASSWORD_HASH_PARALLELISM,
+        )
+
+    async def hash_password(self, password: str) -> str:
+        return await _off_loop(self.hasher.hash, password)
+
+    async def verify_password(self, password_hash: str, password: str) -> bool:
+        return await _off_loop(_verify, self.hasher, password_hash, password)
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the time of a real verification, so unknown emails cannot be told apart."""
+        # In the worker thread: the first call at a cost also makes its dummy hash.
+        await _off_loop(lambda: _verify(self.hasher, _dummy_hash(self.hasher), password))
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(password_hash)
+
+    @staticmethod
+    def is_argon2id_hash(value: str) -> bool:
+        """Whether `value` is a well-formed argon2id hash string (for imports)."""
+        try:
+            return value.startswith("$argon2id$") and bool(extract_parameters(value))
+        except InvalidHashError:
+            return False
 
 
-def init_app(app: Quart) -> None:
-    """Hash at the app's settings' cost; hashes made at other costs are upgraded at login."""
-    configure(app.extensions["settings"])
-
-
-def configure(settings: Settings) -> None:
-    _Hashing.hasher = PasswordHasher(
-        time_cost=settings.PASSWORD_HASH_TIME_COST,
-        memory_cost=settings.PASSWORD_HASH_MEMORY_KIB,
-        parallelism=settings.PASSWORD_HASH_PARALLELISM,
-    )
-
-
-async def _off_loop(function: Callable[..., T], *args: str) -> T:
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
 
 
-async def hash_password(password: str) -> str:
-    return await _off_loop(_Hashing.hasher.hash, password)
-
-
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     try:
-        return _Hashing.hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    return await _off_loop(_verify, password_hash, password)
 
 
 @cache
 def _dummy_hash(hasher: PasswordHasher) -> str:
     """A hash at this hasher's cost, to verify unknown emails against."""
     return hasher.hash("not-a-real-password")
-
-
-async def verify_dummy(password: str) -> None:
-    """Spend the time of a real verification, so unknown emails cannot be told apart."""
-    # In the worker thread: the first call at a cost also makes its dummy hash.
-    await _off_loop(lambda: _verify(_dummy_hash(_Hashing.hasher), password))
-
-
-def needs_rehash(password_hash: str) -> bool:
-    return _Hashing.hasher.check_needs_rehash(password_hash)
-
-
-def is_argon2id_hash(value: str) -> bool:
-    """Whether `value` is a well-formed argon2id hash string (for imports)."""
-    try:
-        return value.startswith("$argon2id$") and bool(extract_parameters(value))
-    except InvalidHashError:
-        return False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth import passwords
 from service.auth.exceptions import InvalidCredentials
+from service.extensions import passwords
 from service.users.models import User
 from service.users.services import find_user_by_email
 

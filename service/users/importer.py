@@ -20,10 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth import passwords
 from service.common.requests import parse_json, unstorable_text
 from service.common.schemas import validation_fields
 from service.errors import BadRequest, InvalidInput
+from service.extensions import passwords
 from service.users.models import User
 from service.users.schemas import UserCreate, UserImportHashed
 

@@ -12,7 +12,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from service.auth import passwords
+from service.auth.passwords import Passwords
 from service.common.schemas import PartialBody, StrictBody, Timestamp
 
 MAX_EMAIL_LENGTH = 254
@@ -39,7 +39,7 @@ class UserCreate(StrictBody):
 
 
 def _argon2id_hash(value: str) -> str:
-    if not passwords.is_argon2id_hash(value):
+    if not Passwords.is_argon2id_hash(value):
         raise ValueError("must be an argon2id hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
     return value
 

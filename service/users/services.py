@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth import passwords
 from service.auth.sessions import end_sessions
 from service.common.pagination import page_of
 from service.database import find_row, flush_unique
+from service.extensions import passwords
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User

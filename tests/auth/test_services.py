@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from service.app import create_app
-from service.auth import passwords
 from service.config import Settings
 from service.database import create_engine
+from service.extensions import passwords
 from service.users.models import User
 from tests.factories import log_in, sign_up
 

@@ -10,8 +10,8 @@ from typing import Any
 import jwt as pyjwt
 import pytest
 
-from service.auth import passwords
 from service.config import Settings
+from service.extensions import passwords
 from tests.factories import PASSWORD, bearer, log_in, sign_up, user_with_token
 from tests.plugins.backends import TEST_SECRET
 

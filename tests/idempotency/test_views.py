@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from quart import g
 
-from service.auth import passwords
 from service.config import Settings
 from service.database import utcnow
-from service.extensions import db
+from service.extensions import db, passwords
 from service.idempotency.services import Claim
 from service.products.models import Product
 from service.users import services as user_services

@@ -14,9 +14,9 @@ from quart.cli import ScriptInfo
 from sqlalchemy import func, select
 
 from service.app import create_app
-from service.auth import passwords
 from service.config import Settings
 from service.database import create_engine
+from service.extensions import passwords
 from service.users.cli import create_user_command, import_users_command, user_group
 from service.users.models import User
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth import passwords
 from service.auth.sessions import list_sessions, new_session_id, start_session
 from service.auth.tokens import TokenClaims
 from service.config import Settings
 from service.database import find_row, utcnow
+from service.extensions import passwords
 from service.products import services as products
 from service.products.models import Product
 from service.products.schemas import ProductCreate
