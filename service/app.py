@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     register_error_handlers(app)
     for command in commands:
         app.cli.add_command(command)
+    # quart-schema adds `schema` without a help text.
+    app.cli.commands["schema"].help = "Print the OpenAPI document as JSON (-o FILE writes it)."
 
     @app.context_processor
     async def inject_globals() -> dict[str, Any]:

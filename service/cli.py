@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import version
 
 import click
 from pydantic import ValidationError
@@ -17,7 +18,7 @@ from service.common.cli import fail, purge_command, run_in_transaction
 from service.config import Settings, get_settings
 from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
-from service.ops.checks import readiness
+from service.ops.checks import probe_backends
 from service.ops.schemas import CheckStatus
 from service.users.cli import commands as user_commands
 
@@ -66,14 +67,17 @@ def check_command(info: ScriptInfo) -> None:
     head = migrations.head_revision(settings)
 
     async def checks(_: AsyncSession) -> list[tuple[str, CheckStatus, str]]:
-        ready = await readiness()
+        probes = await probe_backends()
         revision: tuple[CheckStatus, str] = ("error", "database unreachable")
-        if ready.database == "ok" and db.engine is not None:
+        if probes["database"][0] == "ok" and db.engine is not None:
             current = await migrations.current_revision(db.engine)
-            revision = ("ok" if current == head else "error", f"at {current}, head is {head}")
+            where = f"at {current}" if current else "not migrated yet"
+            revision = ("ok" if current == head else "error", f"{where}, head is {head}")
+        database_url = make_url(settings.database_url).render_as_string()
+        redis_url = settings.REDIS_URL or "not configured"
         return [
-            ("Database", ready.database, make_url(settings.database_url).render_as_string()),
-            ("Redis", ready.redis, settings.REDIS_URL or "not configured"),
+            ("Database", probes["database"][0], _with_reason(database_url, probes["database"])),
+            ("Redis", probes["redis"][0], _with_reason(redis_url, probes["redis"])),
             ("Migrations", *revision),
         ]
 
@@ -82,6 +86,11 @@ def check_command(info: ScriptInfo) -> None:
         mark, word, colour = SHOWN[status]
         click.secho(f"{mark} {name}: {word} ({detail})", fg=colour)
     sys.exit(1 if any(status == "error" for _, status, _ in results) else 0)
+
+
+def _with_reason(target: str, probe: tuple[CheckStatus, str]) -> str:
+    """What was checked, and why it failed (on the ✗ line itself, not in a log line)."""
+    return f"{target}: {probe[1]}" if probe[1] else target
 
 
 @purge_command("purge-sessions", purged="login(s)")
@@ -112,5 +121,29 @@ def main() -> None:
             prefix = f"{field}: " if field else ""
             click.secho(f"Configuration error: {prefix}{message}", fg="red", err=True)
         sys.exit(2)
-    cli = QuartGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)
+    cli = QuartGroup(
+        create_app=create_app,
+        add_default_commands=False,
+        add_version_option=False,
+        load_dotenv=False,
+        help="The service: serve it, migrate and check its backends, manage users.",
+    )
+    # Quart's own options choose which app to load (--app, --env-file, --debug): this
+    # command has one app, configured by its settings. Only the service's version stays.
+    cli.params = [
+        click.Option(
+            ["--version"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_print_version,
+            help="Show the service's version and exit.",
+        )
+    ]
     cli.main(prog_name="service")
+
+
+def _print_version(context: click.Context, _: click.Parameter, asked: bool) -> None:
+    if asked and not context.resilient_parsing:
+        click.echo(f"service {version('service')}")
+        context.exit()

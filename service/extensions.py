@@ -6,6 +6,8 @@ so one process serves one app at a time; several instances are several processes
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 from quart_jwt_extended import JWTManager
 from quart_schema import QuartSchema
 
@@ -31,7 +33,7 @@ schema = QuartSchema(
     swagger_ui_path="/docs",
     redoc_ui_path=None,
     scalar_ui_path=None,
-    info={"title": "Quart Service API", "version": "1.0.0"},
+    info={"title": "Quart Service API", "version": version("service")},
     security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
     conversion_preference="pydantic",
     openapi_provider_class=ServiceOpenAPIProvider,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,9 @@ def test_check_with_redis_on_closed_port_marks_redis_and_exits_1(
     assert line_of(check.stdout, "Database").startswith("✓")
     assert line_of(check.stdout, "Migrations").startswith("✓")
     assert "Traceback" not in check.stderr
+    # The reason is on the ✗ line itself, not in a log line printed out of order.
+    assert "ConnectionError" in line_of(check.stdout, "Redis")
+    assert "check failed" not in check.stderr
 
 
 def test_check_before_init_db_on_postgres_marks_migrations_and_exits_1(
@@ -131,6 +136,8 @@ def test_check_before_init_db_on_postgres_marks_migrations_and_exits_1(
     assert check.returncode == 1
     assert line_of(check.stdout, "Database").startswith("✓")
     assert line_of(check.stdout, "Migrations").startswith("✗")
+    assert "not migrated yet" in line_of(check.stdout, "Migrations")
+    assert "None" not in check.stdout
 
 
 def test_check_with_postgres_on_closed_port_marks_database_and_exits_1(
@@ -176,3 +183,27 @@ def test_check_prints_database_url_without_password(tmp_path: Path) -> None:
     check = service(tmp_path, "check", database_url="postgresql://app:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in check.stdout + check.stderr
     assert "127.0.0.1:1/db" in line_of(check.stdout, "Database")
+
+
+def test_version_is_the_service_version(tmp_path: Path) -> None:
+    shown = service(tmp_path, "--version", database_url="sqlite://")
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == f"service {version('service')}"
+
+
+def test_help_shows_the_service_options_not_quart_app_loading(tmp_path: Path) -> None:
+    shown = service(tmp_path, "--help", database_url="sqlite://")
+    assert shown.returncode == 0
+    for quart_option in ("--app", "--env-file", "--debug"):
+        assert quart_option not in shown.stdout
+    # Every command says what it does, quart-schema's `schema` included.
+    commands = shown.stdout.split("Commands:")[1].splitlines()
+    assert all(len(line.split()) > 1 for line in commands if line.strip()), shown.stdout
+
+
+def test_schema_prints_the_openapi_document(tmp_path: Path) -> None:
+    shown = service(tmp_path, "schema", database_url="sqlite://")
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["info"]["version"] == version("service")
+    assert "/api/v1/users/{id}" in document["paths"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,7 @@ def test_every_caller_of_idempotent_documents_the_key() -> None:
                 decorators = [getattr(d, "id", None) for d in node.decorator_list]
                 assert "accepts_idempotency_key" in decorators, callers[-1]
     assert len(callers) >= 2, callers  # sign-up and product creation at least
+
+
+async def test_openapi_states_the_package_version(openapi: dict[str, Any]) -> None:
+    assert openapi["info"]["version"] == metadata.version("service")

@@ -9,7 +9,6 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from quart import current_app
 from quart_schema import OpenAPIProvider
 
 from service.common.schemas import ErrorBody
@@ -73,7 +72,8 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
 
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
-        docs = getattr(current_app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
+        # The base class's app: `service schema` builds the document outside an app context.
+        docs = getattr(self._app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
         if docs is not None:
             for operations in paths.values():
                 for method, operation in operations.items():
