@@ -130,20 +130,6 @@ def main() -> None:
     )
     # Quart's own options choose which app to load (--app, --env-file, --debug): this
     # command has one app, configured by its settings. Only the service's version stays.
-    cli.params = [
-        click.Option(
-            ["--version"],
-            is_flag=True,
-            expose_value=False,
-            is_eager=True,
-            callback=_print_version,
-            help="Show the service's version and exit.",
-        )
-    ]
+    cli.params = []
+    click.version_option(version("service"), message="service %(version)s")(cli)
     cli.main(prog_name="service")
-
-
-def _print_version(context: click.Context, _: click.Parameter, asked: bool) -> None:
-    if asked and not context.resilient_parsing:
-        click.echo(f"service {version('service')}")
-        context.exit()
