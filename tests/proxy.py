@@ -107,6 +107,11 @@ class TcpProxy:
         self._cut_pattern = pattern
         self._cut_fired.clear()
 
+    @property
+    def has_cut(self) -> bool:
+        """Whether a `cut_after` pattern has been seen (and its connection cut)."""
+        return self._cut_fired.is_set()
+
     async def wait_cut(self) -> None:
         """Return once a `cut_after` pattern has been seen and its connection cut."""
         await self._cut_fired.wait()

@@ -227,6 +227,38 @@ async def test_cut_database_answers_503_with_one_warning_and_no_traceback(
     assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
 
 
+async def test_a_pooled_connection_the_server_closed_is_replaced_without_an_error(
+    proxied_client: Any, proxied_settings: Settings, db_proxy: TcpProxy
+) -> None:
+    """No ping round trip per checkout, yet a restart or idle kill costs no request."""
+    client = proxied_client
+    _, token = await user_with_token(client, proxied_settings)
+    assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+    db_proxy.cut()  # closes the pooled connections, as a database restart does
+    db_proxy.pass_through()
+    await asyncio.sleep(0.2)  # the goodbye reaches the idle connections' protocol
+    product = {"name": "Lamp", "sku": "LAMP-1", "price_cents": 100}
+    created = await client.post("/api/v1/products/", headers=bearer(token), json=product)
+    assert created.status_code == 201
+    for _ in range(POOL_SIZE + 1):
+        response = await client.get("/api/v1/users/me", headers=bearer(token))
+        assert response.status_code == 200
+
+
+async def test_reads_run_without_begin_and_commit_round_trips(
+    proxied_client: Any, proxied_settings: Settings, db_proxy: TcpProxy
+) -> None:
+    client = proxied_client
+    user, token = await user_with_token(client, proxied_settings)
+    db_proxy.cut_after(b"BEGIN")
+    for path in ("/api/v1/users/me", f"/api/v1/users/{user['id']}", "/api/v1/products/"):
+        assert (await client.get(path, headers=bearer(token))).status_code == 200
+    assert not db_proxy.has_cut
+    product = {"name": "Lamp", "sku": "LAMP-1", "price_cents": 100}
+    await client.post("/api/v1/products/", headers=bearer(token), json=product)
+    assert db_proxy.has_cut  # a write still runs in a transaction
+
+
 async def test_silent_database_write_answers_503_and_stores_nothing(
     proxied_client: Any, proxied_settings: Settings, db_proxy: TcpProxy
 ) -> None:

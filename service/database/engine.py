@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -47,15 +48,27 @@ def create_engine(settings: Settings, *, command_timeout: bool = True) -> AsyncE
     connect_args["server_settings"] = SERVER_KEEPALIVES
     if command_timeout:
         connect_args["command_timeout"] = settings.DATABASE_TIMEOUT + COMMAND_TIMEOUT_MARGIN
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT,
-        pool_pre_ping=True,
         connect_args=connect_args,
         **options,
     )
+    event.listen(engine.sync_engine, "checkout", _closed_on_checkout)
+    return engine
+
+
+def _closed_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled connection the server has closed (a restart, an idle kill).
+
+    Not `pool_pre_ping`, which costs a round trip on every checkout: asyncpg notices the
+    server's goodbye while the connection sits in the pool, so asking it is free. The pool
+    answers DisconnectionError with a new connection. A silent peer is the deadline's job.
+    """
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import cast
 
-from quart import Quart, g
+from quart import Quart, g, has_request_context, request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +19,9 @@ from service.errors import DatabaseTimeout
 
 # The package's name, as before the split: log filters (and tests) use it.
 logger = logging.getLogger("service.database")
+
+# Requests that only read (or write one row, which commits alone) need no transaction.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Database:
@@ -33,6 +36,7 @@ class Database:
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.timeout = 5.0
         self.deadline_seconds: float | None = None
 
@@ -48,12 +52,14 @@ class Database:
         async def connect() -> None:
             self.engine = create_engine(settings)
             self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+            autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.read_sessionmaker = async_sessionmaker(autocommit, expire_on_commit=False)
 
         @app.after_serving
         async def disconnect() -> None:
             if self.engine is not None:
                 await self.engine.dispose()
-            self.engine = self.sessionmaker = None
+            self.engine = self.sessionmaker = self.read_sessionmaker = None
 
         @app.teardown_request
         async def close_request_session(_exc: BaseException | None) -> None:
@@ -65,16 +71,18 @@ class Database:
     def session(self) -> AsyncSession:
         """The current request's session, opened on first use (which starts its deadline)."""
         if "db_session" not in g:
-            g.db_session = self.session_for_task()
+            reads = has_request_context() and request.method in READ_METHODS
+            g.db_session = self.session_for_task(autocommit=reads)
         if "db_deadline" in g:
             g.db_deadline.start()
         return cast(AsyncSession, g.db_session)
 
-    def session_for_task(self) -> AsyncSession:
+    def session_for_task(self, *, autocommit: bool = False) -> AsyncSession:
         """A new session owned by the caller (CLI commands, background work)."""
-        if self.sessionmaker is None:
+        maker = self.read_sessionmaker if autocommit else self.sessionmaker
+        if maker is None:
             raise RuntimeError("the database is not connected (app not serving)")
-        return self.sessionmaker()
+        return maker()
 
     @asynccontextmanager
     async def request_deadline(self) -> AsyncIterator[None]:
