@@ -4,21 +4,19 @@ The seed's vocabulary: `cached` (a value under a key), `memoize` (a function's r
 the arguments its namespace template names), `delete` and `delete_memoized`.
 
 Entries are grouped in namespaces (`product:42`, `products:list`, `stats:7`). A namespace
-has a generation number inside every key of it; a write bumps the generation after its
-transaction commits, so every instance misses on its very next read, and a slow reader
-that loaded the old row before the commit writes it under the old generation, where
-nobody looks again. The write also bumps it before its commit, and is refused (503) when
-that fails: committed without it, other instances would serve the old value until its TTL
-(docs/caching.md). Only one request at a time recomputes a missing key (a lock in the
-cache), the others wait for its result. When Redis fails, reads fall through to the
-database; the failure is logged and counted, never a 500.
+has a generation number, stored beside each entry and read with it in one round trip. A
+write bumps it before and after its commit (refused, 503, when the first bump fails:
+docs/caching.md), so every instance misses on its next read, and a slow reader that
+loaded the old row stores it under a generation no reader accepts. One request at a time
+recomputes a missing key (a lock), the others wait; cheap entries skip the lock. When
+Redis fails, reads fall through to the database, logged and counted, never a 500.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from functools import partial, wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -34,7 +32,7 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-KEY_VERSION = "c1"  # bump when the shape of cached values changes
+KEY_VERSION = "c2"  # bump when the shape of cached values changes
 GENERATION_TTL = 24 * 3600  # far longer than any entry, so a lapsed counter resurrects nothing
 LOCK_SECONDS = 5.0
 LOCK_POLL_SECONDS = 0.02
@@ -84,24 +82,33 @@ class Cache:
         app.before_serving(connect)
         app.after_serving(disconnect)
 
-    async def cached(self, namespace: str, key: str, compute: Callable[[], Awaitable[T]]) -> T:
-        """The cached value of `key` in `namespace`, computed (once at a time) on a miss."""
-        generation = await self._safely("read", self.backend.get(self._generation_key(namespace)))
-        if generation is _FAILED:
+    async def cached(
+        self, namespace: str, key: str, compute: Callable[[], Awaitable[T]], *, lock: bool = True
+    ) -> T:
+        """The cached value of `key` in `namespace`, computed on a miss (once at a time,
+        unless `lock` is False: then a miss costs less than the lock would save)."""
+        full_key = f"{self.prefix}{namespace}:{key}"
+        read = self.backend.get_many(self.generation_key(namespace), full_key)
+        found = await self._safely("read", read)
+        if found is _FAILED:
             return await compute()
-        full_key = f"{self.prefix}{namespace}:{int(generation or 0)}:{key}"
-        value = await self._get(full_key)
-        self.metrics.cache_requests.labels("miss" if value is _MISSING else "hit").inc()
-        if value is _MISSING:
-            async with self._lock(f"{full_key}:lock"):
-                value = await self._get(full_key)  # computed by the holder we waited for?
-                if value is _MISSING:
-                    value = await compute()
-                    await self._safely("write", self.backend.set(full_key, value, expire=self.ttl))
-        return value  # type: ignore[no-any-return]
+        generation, entry = int(found[0] or 0), found[1]
+        hit = _value_of(entry, generation)
+        self.metrics.cache_requests.labels("miss" if hit is _MISSING else "hit").inc()
+        if hit is _MISSING:
+            async with self._lock(f"{full_key}:lock") if lock else nullcontext():
+                if lock:  # computed by the holder we waited for?
+                    hit = _value_of(
+                        await self._safely("read", self.backend.get(full_key)), generation
+                    )
+                if hit is _MISSING:
+                    hit = await compute()
+                    entry = [generation, hit]
+                    await self._safely("write", self.backend.set(full_key, entry, expire=self.ttl))
+        return hit  # type: ignore[no-any-return]
 
     def memoize(
-        self, namespace: str, key: str = ""
+        self, namespace: str, key: str = "", *, lock: bool = True
     ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
         """Cache an async function's result per namespace, e.g. `memoize("stats:{user_id}")`.
 
@@ -116,7 +123,10 @@ class Cache:
                 name = get_cache_key(function, namespace, args, kwargs)
                 suffix = get_cache_key(function, key, args, kwargs) if key else ""
                 return await self.cached(
-                    name, f"{function.__qualname__}{suffix}", lambda: function(*args, **kwargs)
+                    name,
+                    f"{function.__qualname__}{suffix}",
+                    lambda: function(*args, **kwargs),
+                    lock=lock,
                 )
 
             self._templates[wrapper] = namespace
@@ -146,17 +156,14 @@ class Cache:
         A failure is logged and counted; with `required` it also raises `CacheUnavailable`.
         """
         for namespace in namespaces:
-            key = self._generation_key(namespace)
+            key = self.generation_key(namespace)
             bumped = await self._safely("invalidate", self.backend.incr(key, expire=GENERATION_TTL))
             if bumped is _FAILED and required:  # entries expire by TTL; only `required` refuses
                 raise CacheUnavailable()
 
-    def _generation_key(self, namespace: str) -> str:
+    def generation_key(self, namespace: str) -> str:
+        """The key of a namespace's generation, which every write to it bumps."""
         return f"{self.prefix}gen:{namespace}"
-
-    async def _get(self, key: str) -> Any:
-        value = await self._safely("read", self.backend.get(key, default=_MISSING))
-        return _MISSING if value is _FAILED else value
 
     @asynccontextmanager
     async def _lock(self, key: str) -> AsyncIterator[None]:
@@ -184,3 +191,10 @@ class Cache:
             )
             self.metrics.redis_errors.labels(f"cache_{operation}").inc()
             return _FAILED
+
+
+def _value_of(entry: Any, generation: int) -> Any:
+    """The value of a stored `[generation, value]` entry if it is current, else _MISSING."""
+    if isinstance(entry, list) and len(entry) == 2 and entry[0] == generation:
+        return entry[1]
+    return _MISSING

@@ -18,7 +18,7 @@ from service.users.caching import JSONDict, stats_json
 LISTS = "products:list"
 
 
-@cache.memoize("product:{product_id}")
+@cache.memoize("product:{product_id}", lock=False)
 async def product_json(product_id: int) -> JSONDict:
     """One product as JSON data; raises ProductNotFound (never cached)."""
     product = await services.get_product(db.session(), product_id)

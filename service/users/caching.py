@@ -15,7 +15,7 @@ from service.users.schemas import UserRead
 JSONDict = dict[str, Any]
 
 
-@cache.memoize("user:{user_id}")
+@cache.memoize("user:{user_id}", lock=False)
 async def user_json(user_id: int) -> JSONDict:
     """One user as JSON data; raises UserNotFound (never cached)."""
     user = await services.get_user(db.session(), user_id)

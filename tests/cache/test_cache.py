@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from service.app import create_app
+from service.cache import KEY_VERSION
 from service.config import Settings
 from service.extensions import cache
 from tests.plugins.backends import Backend, reset_backend
@@ -135,11 +136,32 @@ async def test_redis_keys_carry_prefix_and_ttl(postgres_backend: Backend) -> Non
         await cache.cached("ns:5", "k", compute)
         await cache.invalidate("ns:5")
     client = Redis.from_url(settings.REDIS_URL)
-    keys = [
-        key.decode() async for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}c1:*")
-    ]
+    pattern = f"{settings.REDIS_KEY_PREFIX}{KEY_VERSION}:*"
+    keys = [key.decode() async for key in client.scan_iter(match=pattern)]
     assert keys
     for key in keys:
         assert await client.ttl(key) > 0, key
     await client.aclose()
+    await reset_backend(postgres_backend)
+
+
+async def test_a_hit_costs_one_redis_round_trip(
+    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generation and the entry come back together (one MGET), not one after the other."""
+    commands: list[str] = []
+    real_execute = Redis.execute_command
+
+    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return await real_execute(self, *args, **options)
+
+    async def compute() -> dict[str, int]:
+        return {"answer": 42}
+
+    async with create_app(postgres_backend.settings()).test_app():
+        await cache.cached("ns:6", "k", compute)
+        monkeypatch.setattr(Redis, "execute_command", counted)
+        assert await cache.cached("ns:6", "k", compute) == {"answer": 42}
+    assert commands == ["MGET"]
     await reset_backend(postgres_backend)
