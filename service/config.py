@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
+    # How long an instance reuses a login it confirmed (while Redis says nothing changed).
+    LOGIN_CACHE_SECONDS: float = Field(default=5.0, ge=0)
     # Comma-separated in the environment.
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     RATE_LIMIT_ENABLED: bool = True

@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.config import Settings
-from service.extensions import db
+from service.extensions import db, passwords
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.plugins.backends import Backend, ProxyFactory, reset_backend
 from tests.proxy import TcpProxy
@@ -62,6 +64,7 @@ async def _proxied_settings(
         DATABASE_TIMEOUT=DATABASE_TIMEOUT,
         DATABASE_POOL_SIZE=POOL_SIZE,
         DATABASE_MAX_OVERFLOW=0,
+        LOGIN_CACHE_SECONDS=0,  # every request asks the database, as these tests need
     )
     await reset_backend(postgres_backend)
 
@@ -349,3 +352,27 @@ async def test_redis_outage_leaves_reads_logins_and_limits_answering_in_bounded_
         assert limited.status_code == 200
         assert "RateLimit-Limit" in limited.headers  # Redis is used again, no restart
         assert (await (await client.get("/ready")).get_json())["status"] == "ok"
+
+
+async def test_password_hashing_does_not_count_against_the_database_deadline(
+    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of logins queues for the hashing threads; that wait is no silent database."""
+    settings = postgres_backend.settings(
+        **FAST_HASHING, RATE_LIMIT_ENABLED=False, DATABASE_TIMEOUT=0.3
+    )
+
+    class SlowHasher(PasswordHasher):
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            time.sleep(0.6)  # longer than the deadline, as a long queue would be
+            return super().hash(password, salt=salt)
+
+    app = create_app(settings)
+    async with app.test_app() as serving:
+        monkeypatch.setattr(
+            passwords, "hasher", SlowHasher(time_cost=1, memory_cost=64, parallelism=1)
+        )
+        body = {"email": "slow@example.com", "name": "Slow", "password": PASSWORD}
+        response = await serving.test_client().post("/api/v1/users/", json=body)
+    assert response.status_code == 201
+    await reset_backend(postgres_backend)

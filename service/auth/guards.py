@@ -28,7 +28,8 @@ from service.auth import sessions
 from service.auth.tokens import INVALID_TOKEN, TokenClaims
 from service.database import utcnow
 from service.errors import Unauthorized
-from service.extensions import db, tokens
+from service.extensions import cache, db, tokens
+from service.users.caching import USER_NAMESPACE
 from service.users.models import User
 
 P = ParamSpec("P")
@@ -59,20 +60,33 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
     except INVALID_TOKEN as error:
         message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
         raise Unauthorized(message) from None
-    if await tokens.known_ended(claims.session_id):
+    generation_key = cache.generation_key(USER_NAMESPACE.format(user_id=claims.user_id))
+    state = await tokens.login_state(claims.session_id, generation_key)
+    if state is not None and state.ended:
         raise Unauthorized("The token's login has ended")
+    if kind == "access" and state is not None:
+        confirmed = tokens.recent.user_for(claims, state.generation)
+        if confirmed is not None:
+            g.current_user, g.token_claims = confirmed, claims
+            return confirmed
     found = await sessions.find_login(db.session(), claims.session_id)
     # No row: never issued here, or its user was deleted (the rows go with the user).
     if found is None or found[0].user_id != claims.user_id:
         raise Unauthorized("The token's login does not exist")
     login, user = found
     if login.revoked_at is not None or login.expires_at <= utcnow():
-        await tokens.remember_ended([(login.id, login.expires_at)])  # no key once expired
+        # No key once expired; no wait: this only refills the cache.
+        await tokens.remember_ended([(login.id, login.expires_at)], settle=False)
         raise Unauthorized("The token's login has ended")
     if user.token_version != claims.version:
         raise Unauthorized("The token was issued before the password changed")
     if kind == "access":
         await sessions.touch_session(db.session(), login)
+        if state is not None:
+            # The generation read before the query: a user write since then shows.
+            generation = state.generation or await tokens.start_generation(generation_key)
+            if generation is not None:
+                tokens.recent.remember(login.id, user, login.expires_at, generation)
     g.current_user, g.token_claims = user, claims
     return user
 

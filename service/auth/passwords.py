@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from quart import Quart
 
 from service.config import Settings
+from service.database.deadline import deadline_paused
 
 T = TypeVar("T")
 
@@ -74,7 +75,8 @@ class Passwords:
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
+    with deadline_paused():
+        return await asyncio.get_running_loop().run_in_executor(hashing_pool, function, *args)
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:

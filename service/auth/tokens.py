@@ -13,11 +13,12 @@ alone does), and keys live exactly as long as the tokens they refuse could be pr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, cast
 
 from jwt.exceptions import PyJWTError
 from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -27,8 +28,11 @@ from quart_jwt_extended.default_callbacks import default_decode_key_callback
 from quart_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from redis.exceptions import RedisError
 
+from service.auth.recent import RecentLogins
+from service.cache import GENERATION_TTL
 from service.config import Settings
 from service.database import utcnow
+from service.database.deadline import deadline_paused
 from service.metrics import current_metrics
 from service.redis_client import RedisClient
 from service.users.models import User
@@ -96,18 +100,27 @@ def _decode_key(unverified_claims: dict[str, Any], unverified_headers: dict[str,
     return default_decode_key_callback(unverified_claims, unverified_headers)
 
 
+class LoginState(NamedTuple):
+    """What Redis holds about a login: whether it ended, and its user's cache generation."""
+
+    ended: bool
+    generation: bytes | None
+
+
 class Tokens:
     """The token extension: issue pairs; cache and look up ended logins."""
 
     access_ttl: int
     key_prefix: str
     redis: RedisClient  # the app's: its `client` is None without Redis
+    recent: RecentLogins
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
         self.access_ttl = settings.JWT_ACCESS_TOKEN_EXPIRES
         self.key_prefix = f"{settings.REDIS_KEY_PREFIX}revoked:sid:"
         self.redis = app.extensions["redis_client"]
+        self.recent = RecentLogins(settings.LOGIN_CACHE_SECONDS)
         app.config.update(JWT_USER_CLAIMS=CLAIMS_KEY, JWT_CLAIMS_IN_REFRESH_TOKEN=True)
         app.extensions["quart-jwt-extended"].decode_key_loader(_decode_key)
 
@@ -123,27 +136,55 @@ class Tokens:
         }
         return body, TokenClaims.model_validate(decode_token(refresh))
 
-    async def known_ended(self, session_id: str) -> bool:
-        """Whether the cache knows this login has ended; False when it cannot answer.
+    async def login_state(self, session_id: str, generation_key: str) -> LoginState | None:
+        """The login's state in one round trip; None without Redis or when it cannot answer.
 
-        False is never "allowed": the caller asks the database next.
+        None is never "allowed": the caller asks the database.
+        """
+        client = self.redis.client
+        if client is None:
+            return None
+        try:
+            ended, generation = await client.mget(self.key_prefix + session_id, generation_key)
+        except (RedisError, OSError, TimeoutError):
+            _count_failure("revocation cache unavailable; asking the database")
+            return None
+        return LoginState(ended is not None, cast(bytes | None, generation))
+
+    async def start_generation(self, generation_key: str) -> bytes | None:
+        """The generation under `generation_key`, created (0) when there is none yet.
+
+        A confirmation needs one that exists: after Redis loses its keys, none matches.
         """
         client = self.redis.client
         try:
-            return client is not None and bool(await client.exists(self.key_prefix + session_id))
+            if client is not None:
+                old = await client.set(generation_key, 0, nx=True, get=True, ex=GENERATION_TTL)
+                return cast(bytes | None, old) or b"0"
         except (RedisError, OSError, TimeoutError):
-            _count_failure("revocation cache unavailable; asking the database")
-            return False
+            _count_failure("revocation cache unavailable; nothing confirmed")
+        return None
 
-    async def remember_ended(self, ended: Iterable[tuple[str, datetime]]) -> None:
-        """Cache that these logins (id, expiry) ended; best effort, the rows are the truth."""
+    async def remember_ended(
+        self, ended: Iterable[tuple[str, datetime]], *, settle: bool = True
+    ) -> None:
+        """Cache that these logins (id, expiry) ended, so every instance refuses them now.
+
+        Best effort: the rows are the truth. When Redis cannot take it, other instances may
+        still reuse a confirmation of one of them (`recent`), so with `settle` this waits
+        until every such confirmation has lapsed: once the caller answers, none accepts it.
+        """
         client = self.redis.client
         try:
             for session_id, expires_at in ended:
+                self.recent.forget(session_id)
                 if client is not None and expires_at > utcnow():
                     await client.set(self.key_prefix + session_id, "1", pxat=expires_at)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; the database alone refuses")
+            if settle:
+                with deadline_paused():
+                    await asyncio.sleep(self.recent.seconds)
 
 
 def _count_failure(message: str) -> None:

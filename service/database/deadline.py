@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, suppress
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from types import TracebackType
 
+from quart import g, has_app_context
+
 from service.errors import DatabaseTimeout
+
+
+def deadline_paused() -> AbstractContextManager[None]:
+    """The current request's database deadline paused (`Deadline.paused`), if it has one."""
+    deadline = g.get("db_deadline") if has_app_context() else None
+    return deadline.paused() if isinstance(deadline, Deadline) else nullcontext()
 
 
 class Deadline(AbstractAsyncContextManager["Deadline"]):
@@ -34,6 +48,21 @@ class Deadline(AbstractAsyncContextManager["Deadline"]):
         """Start counting (once; later calls keep the first start)."""
         if self._handle is None and self.seconds is not None:
             self._handle = asyncio.get_running_loop().call_later(self.seconds, self._expire)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the clock for work that is not the database's (hashing a password, a wait):
+        under a burst of logins, queueing for the hashing threads is no silent database."""
+        if self._handle is None or self._cancels:
+            yield  # not counting, or already expired
+            return
+        loop = asyncio.get_running_loop()
+        remaining = self._handle.when() - loop.time()
+        self._handle.cancel()
+        try:
+            yield
+        finally:
+            self._handle = loop.call_later(max(remaining, 0.0), self._expire)
 
     def _expire(self) -> None:
         if self._task is not None and not self._task.done():

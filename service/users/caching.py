@@ -13,9 +13,11 @@ from service.users import services
 from service.users.schemas import UserRead
 
 JSONDict = dict[str, Any]
+# A user's namespace: every user write bumps its generation (auth.recent relies on it).
+USER_NAMESPACE = "user:{user_id}"
 
 
-@cache.memoize("user:{user_id}", lock=False)
+@cache.memoize(USER_NAMESPACE, lock=False)
 async def user_json(user_id: int) -> JSONDict:
     """One user as JSON data; raises UserNotFound (never cached)."""
     user = await services.get_user(db.session(), user_id)

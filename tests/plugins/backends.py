@@ -54,6 +54,8 @@ class Backend:
             "REDIS_URL": self.redis_url,
             "REDIS_KEY_PREFIX": self.redis_prefix,
             "LOG_LEVEL": "WARNING",
+            # Short: a logout that cannot reach Redis waits this long (auth.recent).
+            "LOGIN_CACHE_SECONDS": 1.0,
             "_env_file": None,
         }
         values.update(overrides)
@@ -86,7 +88,7 @@ async def drop_postgres_database(name: str) -> None:
     await _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _delete_redis_keys(prefix: str) -> None:
+async def delete_redis_keys(prefix: str) -> None:
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
@@ -126,7 +128,7 @@ async def postgres_backend(run_id: str) -> AsyncIterator[Backend]:
     backend = Backend("postgres", url, REDIS_URL, f"test-{run_id}:")
     await asyncio.to_thread(migrations.upgrade, backend.settings())
     yield backend
-    await _delete_redis_keys(backend.redis_prefix)
+    await delete_redis_keys(backend.redis_prefix)
     await drop_postgres_database(name)
 
 
@@ -150,7 +152,7 @@ async def reset_backend(backend: Backend) -> None:
             await connection.execute(text("DELETE FROM sqlite_sequence"))
     await engine.dispose()
     if backend.redis_url:
-        await _delete_redis_keys(backend.redis_prefix)
+        await delete_redis_keys(backend.redis_prefix)
 
 
 @pytest.fixture
