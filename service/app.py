@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from pydantic import BaseModel
 from quart import Quart, Response, current_app
+from quart.typing import ResponseTypes
 from quart.wrappers import BaseRequestWebsocket
 from quart_cors import cors
 from werkzeug.routing import RequestRedirect
 
 from service.common.converters import IdConverter
 from service.common.files import send_named_file
+from service.common.json import JSONProvider
 from service.common.requests import init_request_guards
 from service.common.urls import public_url
 from service.config import Settings, get_settings
@@ -46,6 +49,17 @@ class ServiceApp(Quart):
             result = await super().dispatch_request(request_context)
             await db.commit_request()
         return result
+
+    async def make_response(self, result: Any) -> ResponseTypes:
+        """A response model becomes JSON bytes in one step (lists of them in the provider).
+
+        It replaces quart-schema's wrapper of this method (removed in `create_app`), which
+        dumped each model to a dict first and built a pydantic TypeAdapter per response.
+        """
+        value, *rest = result if isinstance(result, tuple) else (result,)
+        if isinstance(value, BaseModel):
+            result = (self.json.response(value), *rest)
+        return await super().make_response(result)
 
     async def send_static_file(self, filename: str) -> Response:
         if self.static_folder is None:
@@ -87,6 +101,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     tokens.init_app(app)
     passwords.init_app(app)
     schema.init_app(app)
+    del app.make_response  # quart-schema's wrapper: ServiceApp.make_response does its job
+    app.json = JSONProvider(app)
     if settings.CORS_ORIGINS:
         cors(app, allow_origin=settings.CORS_ORIGINS)  # the rest from QUART_CORS_* config
     limiter.init_app(app)
