@@ -29,6 +29,7 @@ from service.extensions import (
     redis_client,
     schema,
     tokens,
+    tracing,
 )
 from service.idempotency import requests as idempotency
 from service.instance import with_instance_secrets
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     idempotency.init_app(app)
     redis_client.init_app(app)
     cache.init_app(app)
+    tracing.init_app(app)  # after db/redis/cache: it instruments what they make
     jwt.init_app(app)
     tokens.init_app(app)
     passwords.init_app(app)

@@ -19,6 +19,7 @@ from service.database import Database
 from service.metrics import Metrics
 from service.rate_limit import Limiter
 from service.redis_client import RedisClient
+from service.tracing import Tracing
 
 metrics = Metrics()
 db = Database()
@@ -28,6 +29,7 @@ jwt = JWTManager()
 tokens = Tokens()
 passwords = Passwords()
 limiter = Limiter()
+tracing = Tracing()
 schema = QuartSchema(
     openapi_path="/openapi.json",
     swagger_ui_path="/docs",

@@ -111,7 +111,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": safe_text(record.getMessage()),
         }
-        for field in ("request_id", "method", "path", "status", "duration"):
+        for field in ("request_id", "method", "path", "status", "duration", "client", "user_id"):
             value = getattr(record, field, None)
             if value is not None:
                 entry[field] = safe_text(value) if isinstance(value, str) else value

@@ -6,14 +6,17 @@ import json
 import logging
 import re
 import sys
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 from quart import Blueprint
 
+from service import observability
 from service.app import create_app
 from service.config import Settings
 from service.logs import JsonFormatter, configure_logging
+from tests.factories import bearer
 
 RESPONSE_TIME = re.compile(r"^\d+\.\d{4}s$")
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -95,6 +98,64 @@ async def test_access_log_with_request_id_records_the_request(
     assert record.__dict__["status"] == 404
     assert record.__dict__["duration"] >= 0
     assert "GET /nope 404" in record.getMessage()
+
+
+def access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "service.access"]
+
+
+def from_peer(address: str) -> dict[str, Any]:
+    return {"scope_base": {"client": (address, 40000)}}
+
+
+async def test_access_log_of_an_anonymous_request_names_the_client_and_no_user(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.access")
+    await client.get(
+        "/health", headers={"X-Forwarded-For": "192.0.2.1"}, **from_peer("198.51.100.7")
+    )
+    (record,) = access_records(caplog)
+    # No trusted proxy: the forwarded hop is the client's own claim, not believed.
+    assert record.__dict__["client"] == "198.51.100.7"
+    assert record.__dict__["user_id"] is None
+    assert record.getMessage().endswith(" client=198.51.100.7 user=-")
+
+
+async def test_access_log_behind_a_trusted_proxy_names_the_forwarded_client(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.access")
+    app = create_app(settings.model_copy(update={"TRUSTED_PROXIES": [ip_network("10.0.0.0/8")]}))
+    async with app.test_app() as test_app:
+        headers = {"X-Forwarded-For": "192.0.2.9"}
+        await test_app.test_client().get("/health", headers=headers, **from_peer("10.1.1.1"))
+    (record,) = access_records(caplog)
+    assert record.__dict__["client"] == "192.0.2.9"
+
+
+async def test_access_log_of_an_authenticated_request_names_the_user(
+    client: Any, owner: tuple[dict[str, Any], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    user, token = owner
+    caplog.set_level(logging.INFO, logger="service.access")
+    response = await client.get("/api/v1/users/me", headers=bearer(token))
+    assert response.status_code == 200
+    (record,) = access_records(caplog)
+    assert record.__dict__["user_id"] == user["id"]
+    assert record.getMessage().endswith(f" user={user['id']}")
+
+
+async def test_access_log_off_builds_no_fields(
+    client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: Any) -> None:
+        raise AssertionError("log fields built with the access log off")
+
+    monkeypatch.setattr(observability, "log_access", refuse)
+    caplog.set_level(logging.WARNING, logger="service.access")
+    assert (await client.get("/health")).status_code == 200
+    assert access_records(caplog) == []
 
 
 def test_log_format_default_is_json_in_production_else_console() -> None:
@@ -179,6 +240,8 @@ async def test_json_logs_of_a_request_carry_its_id(
         200,
     )
     assert isinstance(access[0]["duration"], float)
+    assert access[0]["client"] == "<local>"  # Quart's test client as the peer
+    assert "user_id" not in access[0]  # anonymous: no key rather than null
 
 
 @pytest.mark.usefixtures("restore_logging")

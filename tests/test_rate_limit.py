@@ -11,9 +11,9 @@ from quart import Blueprint
 from redis.asyncio import Redis
 
 from service.app import create_app
+from service.common.clients import client_address
 from service.config import Settings
 from service.rate_limit import limit_blueprint, rate_exempt, rate_limit
-from service.rate_limit.limiter import client_address
 from tests.factories import FAST_HASHING, bearer, user_with_token
 from tests.plugins.backends import Backend, reset_backend
 

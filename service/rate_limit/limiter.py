@@ -16,10 +16,8 @@ overriding those:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,7 +27,8 @@ from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE as LIMITS_ATT
 from quart_rate_limiter import RateLimit
 from redis.exceptions import RedisError
 
-from service.config import IPNetwork, Settings
+from service.common.clients import request_client
+from service.config import Settings
 from service.errors import RateLimited
 from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
 
@@ -100,9 +99,7 @@ class Limiter:
 
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
-        settings: Settings = current_app.extensions["settings"]
-        forwarded_for = request.headers.get("X-Forwarded-For", "")
-        return client_address(request.remote_addr, forwarded_for, settings.TRUSTED_PROXIES)
+        return request_client()
 
     async def check_request(self) -> None:
         """Count the request against all its limits at once; 429 when one is spent."""
@@ -150,24 +147,3 @@ def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit
         return [("route", limit)]
     label = limit.setting.removeprefix("RATE_LIMIT_").lower()  # RATE_LIMIT_LOGIN -> login
     return [(label, one) for one in parse_limits(getattr(settings, limit.setting))]
-
-
-def client_address(peer: str | None, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
-    """The client: the peer, or the first X-Forwarded-For hop not added by a trusted proxy.
-
-    Walks the chain from the right; only hops appended by proxies we trust are believed,
-    so a client cannot forge its way to a fresh bucket.
-    """
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    chain = [*hops, peer or "unknown"]
-    while len(chain) > 1 and _is_trusted(chain[-1], trusted):
-        chain.pop()
-    return chain[-1]
-
-
-def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
