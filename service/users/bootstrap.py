@@ -24,6 +24,9 @@ from service.users.schemas import UserCreate
 # Shown in lists until the administrator renames themselves.
 FIRST_ADMIN_NAME = "Administrator"
 SETTING_OF = {"email": "FIRST_ADMIN_EMAIL", "password": "FIRST_ADMIN_PASSWORD"}
+# What .env.example and the Kubernetes Secret template hold: long enough for sign-up's
+# rules, so it is refused by name (a forgotten placeholder must not become a password).
+PLACEHOLDER = "CHANGE-ME"
 
 Outcome = Literal["created", "exists", "exists-not-admin"]
 # The one line `service init-db` prints for each outcome, and its colour.
@@ -50,6 +53,8 @@ def first_admin(settings: Settings) -> UserCreate | None:
     if email is None or password is None:
         missing = "FIRST_ADMIN_EMAIL" if email is None else "FIRST_ADMIN_PASSWORD"
         raise FirstAdminError(f"{missing} is not set: set both FIRST_ADMIN_* settings or neither")
+    if password.get_secret_value() == PLACEHOLDER:
+        raise FirstAdminError(f"FIRST_ADMIN_PASSWORD is still the placeholder {PLACEHOLDER}")
     try:
         return UserCreate(
             email=email, name=FIRST_ADMIN_NAME, password=password.get_secret_value(), is_admin=True
