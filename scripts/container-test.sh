@@ -16,9 +16,12 @@
 #   image-build    podman build; checks: non-root user, no compiler, HEALTHCHECK, size
 #   stack-up       db + redis healthy -> migrate ran to completion -> api + lb healthy
 #   smoke-test     REST client through the published port: sign up, log in, product
+#   first-admin    the admin `migrate` created from FIRST_ADMIN_EMAIL/_PASSWORD logs in
+#                  and lists users (admin only), which the smoke test's user may not
 #   second-release the image plus one more migration: `migrate` runs again as on every
 #                  release (nothing deleted by hand), the schema reaches the new head,
-#                  and the running release keeps serving the data written before
+#                  and the running release keeps serving the data written before; the
+#                  first admin is found, not created again
 #   scale-out      api=3 behind the load balancer, all healthy
 #   revocation     a token revoked through one instance is refused by every instance
 #   sigterm        SIGTERM to an api container mid-request: the request still completes
@@ -484,18 +487,25 @@ stack_up() {
   wait_healthy "$(container_of db)" 90
   wait_healthy "$(container_of redis)" 60
   pc up -d --no-build --no-deps migrate >>"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; return 1; }
-  local m rc
+  local m rc out
   m=$(container_of migrate)
   rc=$(podman wait "$m")
-  podman logs "$m" 2>&1 | tail -5 >&2
+  # read whole, then searched: `podman logs | grep -q` fails under pipefail when grep
+  # exits at its match before podman has written the rest (SIGPIPE)
+  out=$(podman logs "$m" 2>&1)
+  tail -5 <<<"$out" >&2
   [ "$rc" = 0 ] || die "migrate ($m) exited with $rc"
   log "migrate: service init-db completed (exit 0)"
+  grep -qF "First admin $(env_value FIRST_ADMIN_EMAIL) created" <<<"$out" \
+    || die "migrate did not create the first admin (FIRST_ADMIN_EMAIL in $ENV_FILE)"
   pc up -d --no-build --no-deps api lb >>"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; return 1; }
   wait_healthy "$(container_of api)" 90
   wait_http "http://127.0.0.1:$API_PORT/ready" 30
   podman ps --filter "label=io.podman.compose.project=$PROJECT" \
     --format '{{.Names}}\t{{.Status}}\t{{.Ports}}' >&2
 }
+
+env_value() { sed -n "s/^$1=//p" "$ENV_FILE"; }  # a setting of this run's env file
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -559,6 +569,31 @@ smoke_test() {
   assets=$(python3 -c 'import re, sys; print("\n".join(sorted(set(re.findall(r"(?:src|href)=\"(/docs/static/[^\"]+)\"", sys.argv[1])))))' "$BODY")
   [ -n "$assets" ] || log "  note  /docs references no /docs/static asset"
   for asset in $assets; do req GET "$base$asset"; expect 200 "GET $asset"; done
+}
+
+first_admin() {
+  # `migrate` created the first admin from the env file's FIRST_ADMIN_* (its password is
+  # generated like every CHANGE-ME): it logs in and may list every user, which a plain
+  # user may not.
+  local api="http://127.0.0.1:$API_PORT/api/v1" email password admin_token
+  email=$(env_value FIRST_ADMIN_EMAIL) password=$(env_value FIRST_ADMIN_PASSWORD)
+  log "the first admin $email, created by migrate"
+  req POST "$api/auth/login" "{\"email\":\"$email\",\"password\":\"$password\"}"
+  expect 200 "the first admin logs in: POST /api/v1/auth/login"
+  admin_token=$(jget 'd["access_token"]')
+  req GET "$api/users/me" "" "$admin_token"; expect 200 "GET /api/v1/users/me"
+  [ "$(jget 'd["is_admin"]')" = True ] || die "the first admin is not an administrator: $BODY"
+  req GET "$api/users/?per_page=100" "" "$admin_token"
+  expect 200 "admin only: GET /api/v1/users/ as the first admin"
+  [ "$(jget "sorted(u['email'] for u in d) == sorted(['$email', '$SMOKE_EMAIL'])")" = True ] \
+    || die "the user list is not the first admin and the smoke user: ${BODY:0:400}"
+  req GET "$api/users/?per_page=100" "" "$TOKEN"
+  expect 403 "admin only: GET /api/v1/users/ as the smoke test's plain user"
+  # exit 0 only when the variable is absent (a failed exec is not a pass)
+  podman exec "$(container_of api)" python -c \
+    'import os, sys; sys.exit("FIRST_ADMIN_PASSWORD" in os.environ)' \
+    || die "the api container has FIRST_ADMIN_PASSWORD: only migrate should"
+  log "  ok    only migrate had the first admin's password (not the api containers)"
 }
 
 scale_out() {
@@ -666,7 +701,7 @@ second_release() {
   # What every release does, with a schema change: the next image carries one more
   # migration; `migrate` runs again (recreated by compose, nothing deleted by hand) and
   # takes the schema to the new head, while the running release keeps serving.
-  local next="$IMAGE-next" head m rc dir=$W/release-$PROJECT
+  local next="$IMAGE-next" head m rc out dir=$W/release-$PROJECT
   head=$(podman run --rm --no-healthcheck --network none --entrypoint python "$IMAGE" -c \
     'from alembic.config import Config; from alembic.script import ScriptDirectory; print(ScriptDirectory.from_config(Config("alembic.ini")).get_current_head())')
   mkdir -p "$dir"
@@ -691,11 +726,15 @@ EOF
     || { cat "$W/up.log" >&2; return 1; }
   m=$(container_of migrate)
   rc=$(podman wait "$m")
-  podman logs "$m" 2>&1 | tail -3 >&2
+  out=$(podman logs "$m" 2>&1)  # whole, as in stack_up
+  tail -3 <<<"$out" >&2
   [ "$rc" = 0 ] || die "the second release's migrate ($m) exited with $rc"
-  podman logs "$m" 2>&1 | grep -q "revision container_test_release_2" \
+  grep -q "revision container_test_release_2" <<<"$out" \
     || die "the second release's migrate did not reach its new head"
   log "  ok    migrate ran again for the next release: $head -> container_test_release_2"
+  grep -qF "First admin $(env_value FIRST_ADMIN_EMAIL) exists" <<<"$out" \
+    || die "the second release's migrate did not find the first admin"
+  log "  ok    the second release found the first admin and left it unchanged"
   req GET "http://127.0.0.1:$API_PORT/api/v1/users/me" "" "$TOKEN"
   expect 200 "the running release still serves the first release's user"
   [ "$(jget 'd["email"]')" = "$SMOKE_EMAIL" ] || die "/users/me returned another user: $BODY"
@@ -732,6 +771,7 @@ exec 8>&-   # the set-up is done: another project's run may start its own
 [ "$NO_STACK" = 1 ] && exit 0
 step stack-up stack_up
 step smoke-test smoke_test
+step first-admin first_admin
 step second-release second_release
 step scale-out scale_out
 step revocation revocation

@@ -20,6 +20,7 @@ from service.extensions import db
 from service.idempotency.cli import commands as idempotency_commands
 from service.ops.checks import probe_backends
 from service.ops.schemas import CheckStatus
+from service.users import bootstrap
 from service.users.cli import commands as user_commands
 
 # How `service check` shows each status: mark, word, colour.
@@ -52,10 +53,18 @@ def run_command(info: ScriptInfo) -> None:
 @click.command("init-db")
 @pass_script_info
 def init_db_command(info: ScriptInfo) -> None:
-    """Bring the schema to the newest migration."""
-    settings: Settings = info.load_app().extensions["settings"]
+    """Bring the schema to the newest migration, then create the first admin if asked to."""
+    app = info.load_app()
+    settings: Settings = app.extensions["settings"]
+    try:  # checked first: a bad FIRST_ADMIN_* setting writes nothing at all
+        admin = bootstrap.first_admin(settings)
+    except bootstrap.FirstAdminError as error:
+        fail(f"✗ {error}")
     migrations.upgrade(settings)
     click.secho(f"✓ Database at revision {migrations.head_revision(settings)}", fg="green")
+    if admin is not None:
+        line, colour = bootstrap.SHOWN[bootstrap.ensure_first_admin(app, admin)]
+        click.secho(line.format(email=admin.email), fg=colour)
 
 
 @click.command("check")

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The public placeholder earlier versions defaulted to: never used to sign anything.
@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # How long a request holds its Idempotency-Key before a retry may take it over (a
     # request that died, e.g. with its instance, must not block the key for 24 hours).
     IDEMPOTENCY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
+    # The administrator `service init-db` creates when no user has this email, so a fresh
+    # deployment has someone to log in as. Both or neither; checked by init-db (like
+    # sign-up), not here, so a bad value never stops the API from serving.
+    FIRST_ADMIN_EMAIL: str | None = None
+    FIRST_ADMIN_PASSWORD: SecretStr | None = None
 
     @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_USERS")
     @classmethod
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("FIRST_ADMIN_EMAIL", "FIRST_ADMIN_PASSWORD", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # compose passes `${FIRST_ADMIN_EMAIL:-}` as an empty string when .env has none
+        return None if value == "" else value
 
     @field_validator("PUBLIC_URL")
     @classmethod

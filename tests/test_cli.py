@@ -26,10 +26,14 @@ CLOSED_POSTGRES = "postgresql://postgres@127.0.0.1:1/none"
 
 
 def service(
-    cwd: Path, *args: str, database_url: str, redis_url: str | None = None
+    cwd: Path,
+    *args: str,
+    database_url: str,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `service …` in `cwd` (no .env there) with only the settings given here."""
-    env = {
+    settings = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(cwd),
         "APP_ENV": "testing",
@@ -39,11 +43,11 @@ def service(
         "REDIS_KEY_PREFIX": f"test-cli-{uuid.uuid4().hex[:8]}:",
     }
     if redis_url is not None:
-        env["REDIS_URL"] = redis_url
+        settings["REDIS_URL"] = redis_url
     return subprocess.run(
         [str(SERVICE), *args],
         cwd=cwd,
-        env=env,
+        env=settings | (env or {}),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +49,29 @@ def read_users(path: Path) -> tuple[list[ImportedUser], list[tuple[int, str]]]:
     users: list[ImportedUser] = []
     problems: list[tuple[int, str]] = []
     first_seen: dict[str, int] = {}
-    for number, user in _csv_rows(text) if suffix == ".csv" else _json_lines(text):
-        if isinstance(user, str):
-            problems.append((number, user))
-        elif user.email in first_seen:
-            problems.append((number, f"duplicate of row {first_seen[user.email]}"))
-        else:
-            first_seen[user.email] = number
-            users.append(user)
+    # The bar moves as the parser takes each line, so a big file shows progress from its
+    # first row (validating 100,000 rows takes seconds) and is full when all are read;
+    # it is redrawn at most ~500 times, not once per line.
+    lines = text.splitlines()
+    steps = max(1, len(lines) // 500)
+    with click.progressbar(
+        lines, label="Checking rows", file=sys.stderr, update_min_steps=steps
+    ) as bar:
+        for number, user in _csv_rows(bar) if suffix == ".csv" else _json_lines(bar):
+            if isinstance(user, str):
+                problems.append((number, user))
+            elif user.email in first_seen:
+                problems.append((number, f"duplicate of row {first_seen[user.email]}"))
+            else:
+                first_seen[user.email] = number
+                users.append(user)
     if not users and not problems:
         raise ImportFileError("The file holds no rows")
     return users, problems
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
-    reader = csv.DictReader(text.splitlines())
+def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, ImportedUser | str]]:
+    reader = csv.DictReader(lines)
     header = set(reader.fieldnames or [])
     if not {"email", "name"} <= header or not header & {"password", "password_hash"}:
         raise ImportFileError(
@@ -80,9 +88,8 @@ def _csv_rows(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
         yield number, _validate({k: v for k, v in record.items() if v != "" or k not in optional})
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, ImportedUser | str]]:
-    lines = (line for line in text.splitlines() if line.strip())
-    for number, line in enumerate(lines, start=1):
+def _json_lines(lines: Iterable[str]) -> Iterator[tuple[int, ImportedUser | str]]:
+    for number, line in enumerate((line for line in lines if line.strip()), start=1):
         try:
             yield number, _validate(parse_json(line.encode()))  # as the API reads a body
         except BadRequest as error:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from service.app import create_app
 from service.config import Settings
 from service.database import create_engine
 from service.extensions import passwords
+from service.users import importer
 from service.users.cli import create_user_command, import_users_command, user_group
 from service.users.models import User
 
@@ -231,3 +234,50 @@ def test_import_malformed_files_exit_nonzero(settings: Settings, tmp_path: Path)
         assert result.exit_code == 1, (name, result.output)
         assert "✗" in result.output, name
     assert count_users(settings) == 0
+
+
+def test_import_shows_progress_while_it_checks_rows(settings: Settings, tmp_path: Path) -> None:
+    file = tmp_path / "few.csv"
+    file.write_text("email,name,password\np1@example.com,P,password1\np2@example.com,P,password2\n")
+    result = invoke(settings, import_users_command, [str(file)])
+    assert result.exit_code == 0, result.output
+    # On stderr (stdout keeps only the summary), before the hashing and writing bars.
+    assert "Checking rows" not in result.stdout
+    stages = ["Checking rows", "Hashing passwords", "Writing users"]
+    assert [result.stderr.find(stage) for stage in stages] == sorted(
+        result.stderr.find(stage) for stage in stages
+    )
+    assert -1 not in [result.stderr.find(stage) for stage in stages], result.stderr
+
+
+def test_import_progress_shows_before_bad_rows_are_reported(
+    settings: Settings, tmp_path: Path
+) -> None:
+    file = tmp_path / "bad.jsonl"
+    file.write_text('{"email": "x@example.com", "name": "X", "password": "pw"}\n')
+    result = invoke(settings, import_users_command, [str(file)])
+    assert result.exit_code == 1
+    assert result.stderr.index("Checking rows") < result.stderr.index("1 bad row(s)")
+
+
+class Terminal(io.StringIO):
+    """stderr as a terminal, where click draws the bar itself rather than only its label."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_import_check_bar_is_drawn_to_the_end_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "rows.jsonl"
+    rows = [{"email": f"t{n}@example.com", "name": "T", "password": "password1"} for n in range(3)]
+    file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    users, problems = importer.read_users(file)
+    assert (len(users), problems) == (3, [])
+    drawn = terminal.getvalue()
+    assert "Checking rows" in drawn
+    assert "0%" in drawn
+    assert "100%" in drawn
