@@ -85,8 +85,14 @@ def errors(*statuses: int) -> Callable[[V], V]:
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """The document a client generator makes one typed model per schema from."""
 
+    _components: dict[str, Any]
+
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
+        for name, component in components.items():
+            # The base class keeps the last of two schemas of one name: say so instead.
+            if self._components.setdefault(name, component) != component:
+                raise ValueError(f"two different schemas are named {name} in the OpenAPI")
         # The base class's app: `service schema` builds the document outside an app context.
         view = self._app.view_functions[rule.endpoint]
         docs = getattr(view, OPERATION_DOCS_ATTRIBUTE, None)
@@ -106,6 +112,7 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         return paths, components
 
     def schema(self) -> dict[str, Any]:
+        self._components = {}
         document: dict[str, Any] = super().schema()
         document["components"]["schemas"].setdefault(
             "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
