@@ -165,8 +165,13 @@ def _describe(model: Any) -> str:
     if get_origin(model) is list:
         (item,) = get_args(model)
         return f"An array of {item.__name__}"
-    doc = (model.__dict__.get("__doc__") or "").strip()
-    return doc.split("\n\n")[0] if doc else f"The {model.__name__}"
+    for cls in model.__mro__:  # CursorPage[UserRead] is a subclass without a docstring
+        if cls is BaseModel:  # whose docstring is about pydantic, not this response
+            break
+        doc = (cls.__dict__.get("__doc__") or "").strip()
+        if doc:
+            return doc.split("\n\n")[0]
+    return f"The {model.__name__}"
 
 
 def _add_response_headers(operation: dict[str, Any], status: int, names: Any) -> None:
