@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint fmt typecheck migrate lock bench container-test clean
+.PHONY: help run test test-fast lint fmt typecheck migrate lock bench client container-test clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,14 @@ bench: $(STAMP) ## print figures: import speed, latency under login load, limite
 	$(BIN)/python -m benchmarks.import_users
 	$(BIN)/python -m benchmarks.health_under_login
 	$(BIN)/python -m benchmarks.limiter_keys
+
+# The generator's own ruff hooks format the client: .venv/bin goes first on PATH for them.
+client: $(STAMP) ## generate a typed Python client (openapi-python-client) into a temporary folder
+	@out=$$(mktemp -d) && \
+	$(BIN)/service schema > $$out/openapi.json && \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate --fail-on-warning \
+		--path $$out/openapi.json --meta setup --output-path $$out/service-client && \
+	echo "client: $$out/service-client (pip install it; import quart_service_api_client)"
 
 container-test: ## build the image and run the compose stack with podman
 	bash scripts/container-test.sh

@@ -17,6 +17,8 @@ class LogoutRequest(StrictBody):
 
 
 class TokenPair(BaseModel):
+    """A new access token and refresh token; `expires_in` is the access token's seconds."""
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"]

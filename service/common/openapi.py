@@ -1,21 +1,35 @@
-"""OpenAPI generation tweaks: bodiless responses, version-unique operation ids, and the
-headers and statuses that shared request handling (ETags, idempotency keys) adds."""
+"""OpenAPI generation tweaks for client generators: every body a `$ref` component,
+stable operation ids, bodiless responses, integer ids, real descriptions, and the
+headers and statuses that shared request handling (ETags, idempotency keys, limits) adds.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 from quart_schema import OpenAPIProvider
+from quart_schema.validation import QUART_SCHEMA_QUERYSTRING_ATTRIBUTE
+from werkzeug.routing import BaseConverter
 
+from service.common.converters import MAX_ID, IdConverter
+from service.common.openapi_tables import (
+    HEADERS,
+    PAGE_HEADERS,
+    add_common_errors,
+    add_headers,
+    operation_id,
+)
+from service.common.pagination import PageQuery
+from service.common.requests import OPTIONAL_BODY_ATTRIBUTE
 from service.common.schemas import ErrorBody
 
-_VERSION_RE = re.compile(r"^/api/(v\d+)/")
 OPERATION_DOCS_ATTRIBUTE = "_service_operation_docs"
 V = TypeVar("V", bound=Callable[..., Any])
+_NOT_A_COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class NoContent(BaseModel):
@@ -34,7 +48,8 @@ def document_operation(
     response_headers: dict[int, dict[str, str]] | None = None,
 ) -> None:
     """Record extra OpenAPI for a view: header parameters, error responses (the contract's
-    error body), other responses, and response headers (`{status: {name: description}}`).
+    error body), other responses, and response headers (`{status: {name: description}}`;
+    a name in `openapi_tables.HEADERS` is described there, once for the whole document).
 
     Decorators that handle headers for many routes call this, so each route's document
     comes from the same place as its behaviour.
@@ -57,7 +72,7 @@ def errors(*statuses: int) -> Callable[[V], V]:
     """Document `statuses` as answered with the contract's error body.
 
     Only what a view itself decides (403, a conflict): the provider adds the statuses every
-    route of its kind may give (`_add_common_errors`).
+    route of its kind may give (`add_common_errors`).
     """
 
     def decorator(view: V) -> V:
@@ -68,65 +83,103 @@ def errors(*statuses: int) -> Callable[[V], V]:
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
-    """Bodiless 204s, version-unique operation ids, and the errors every route can answer."""
+    """The document a client generator makes one typed model per schema from."""
+
+    _components: dict[str, Any]
 
     def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
+        for name, component in components.items():
+            # The base class keeps the last of two schemas of one name: say so instead.
+            if self._components.setdefault(name, component) != component:
+                raise ValueError(f"two different schemas are named {name} in the OpenAPI")
         # The base class's app: `service schema` builds the document outside an app context.
-        docs = getattr(self._app.view_functions[rule.endpoint], OPERATION_DOCS_ATTRIBUTE, None)
-        if docs is not None:
-            for operations in paths.values():
-                for method, operation in operations.items():
-                    operations[method] = _with_docs(operation, docs)
+        view = self._app.view_functions[rule.endpoint]
+        docs = getattr(view, OPERATION_DOCS_ATTRIBUTE, None)
+        query = getattr(view, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE, None)
+        for operations in paths.values():
+            for method, operation in operations.items():
+                operation = _with_docs(operation, docs) if docs is not None else dict(operation)
+                operation["operationId"] = operation_id(rule.endpoint, method)
+                if not operation.get("description"):
+                    operation.pop("description", None)
+                if "requestBody" in operation:  # else a generator makes every body optional
+                    required = not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False)
+                    operation["requestBody"] = {**operation["requestBody"], "required": required}
+                if isinstance(query, type) and issubclass(query, PageQuery):
+                    _add_response_headers(operation, 200, PAGE_HEADERS)
+                operations[method] = operation
         return paths, components
 
     def schema(self) -> dict[str, Any]:
+        self._components = {}
         document: dict[str, Any] = super().schema()
         document["components"]["schemas"].setdefault(
             "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        document["components"]["headers"] = HEADERS
         for path, operations in document["paths"].items():
-            if path.startswith("/api/"):
-                for operation in operations.values():
-                    _add_common_errors(path, operation)
+            for operation in operations.values():
+                if path.startswith("/api/"):
+                    add_common_errors(path, operation, _error)
+                add_headers(path, operation)
         return document
 
-    def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
-        match = _VERSION_RE.match(path)
-        version = f"{match.group(1)}_" if match else ""
-        return f"{method.lower()}_{version}{func.__name__}"
+    def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        if isinstance(converter, IdConverter):  # anything else in its place is a 404
+            parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+        return parameter
+
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, components = super().build_request_body(model, source)
+        for media in body["content"].values():
+            media["schema"] = _as_component(media["schema"], components)
+        return body, components
 
     def build_response_object(
         self, model: Any, headers_model: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if model is NoContent:
             return {"description": "No Content"}, {}
-        return super().build_response_object(model, headers_model)
+        response, components = super().build_response_object(model, headers_model)
+        media = response["content"]["application/json"]
+        media["schema"] = _as_component(media["schema"], components)
+        response["description"] = _describe(model)
+        return response, components
 
 
-def _add_common_errors(path: str, operation: dict[str, Any]) -> None:
-    """Document the contract's error responses that any route of this kind may give."""
-    # int keys, like quart-schema's own: the JSON encoder sorts them together
-    errors: dict[int, str] = {
-        429: "Rate limited (with Retry-After)",
-        500: "Internal or database error",
-        503: "Database unreachable (with Retry-After)",
+def _as_component(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """A model's schema moved to `components` (so a generator makes one class of it), and
+    the reference to it; other schemas (arrays of references) stay as they are."""
+    if schema.get("type") != "object" or "title" not in schema:
+        return schema
+    name = _NOT_A_COMPONENT_NAME.sub("", schema["title"])  # CursorPage[UserRead]
+    components[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _describe(model: Any) -> str:
+    """A response's description: its model's own docstring (quart-schema would take the
+    docstring of `list` for a `list[X]`)."""
+    if get_origin(model) is list:
+        (item,) = get_args(model)
+        return f"An array of {item.__name__}"
+    for cls in model.__mro__:  # CursorPage[UserRead] is a subclass without a docstring
+        if cls is BaseModel:  # whose docstring is about pydantic, not this response
+            break
+        doc = (cls.__dict__.get("__doc__") or "").strip()
+        if doc:
+            return doc.split("\n\n")[0]
+    return f"The {model.__name__}"
+
+
+def _add_response_headers(operation: dict[str, Any], status: int, names: Any) -> None:
+    response = operation["responses"][status]
+    operation["responses"][status] = {
+        **response,
+        "headers": {**response.get("headers", {}), **{name: HEADERS[name] for name in names}},
     }
-    if "{" in path:
-        errors[404] = "No such resource"
-    if operation.get("security"):
-        errors[401] = "Missing, malformed, expired, revoked or wrong-type token"
-    if "requestBody" in operation:
-        errors |= {
-            400: "Malformed JSON or a body that fails validation",
-            413: "Body over MAX_CONTENT_LENGTH",
-            415: "Body is not application/json",
-        }
-    elif any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
-        errors[400] = "A query parameter fails validation"
-    responses = operation.setdefault("responses", {})
-    for status, description in errors.items():
-        responses.setdefault(status, _error(description))
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class CursorQuery(BaseModel):
 
 
 class CursorPage(BaseModel, Generic[T]):
-    """v2 list body."""
+    """A v2 list page: its items, and the cursor of the next page (null after the last)."""
 
     data: list[T]
     next_cursor: str | None

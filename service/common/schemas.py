@@ -10,8 +10,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -20,6 +22,8 @@ from pydantic import ValidationError as PydanticValidationError
 Timestamp = Annotated[
     datetime,
     PlainSerializer(lambda value: value.astimezone(UTC).isoformat(), return_type=str),
+    # The serializer's `str` would hide the format: clients want a datetime, not a string.
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 
@@ -35,6 +39,10 @@ def _plain_integer(value: Any) -> Any:
 
 QueryInt = Annotated[int, BeforeValidator(_plain_integer)]
 """An integer query parameter: digits only (query strings arrive as text)."""
+
+# The bound first: put on a QueryInt (`Annotated[QueryInt, Field(ge=0)]`), pydantic checks
+# it but writes a raw `ge` into the JSON Schema instead of `minimum`.
+NonNegativeQueryInt = Annotated[int, Field(ge=0), BeforeValidator(_plain_integer)]
 
 
 class StrictBody(BaseModel):

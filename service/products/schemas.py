@@ -15,9 +15,10 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from typing_extensions import TypeAliasType
 
 from service.common.pagination import CursorQuery, PageQuery
-from service.common.schemas import PartialBody, QueryInt, StrictBody, Timestamp
+from service.common.schemas import NonNegativeQueryInt, PartialBody, StrictBody, Timestamp
 
 MAX_PRICE_CENTS = 1_000_000_000
 
@@ -34,12 +35,16 @@ SORT_TYPES: dict[SortKey, Any] = {
     "price_cents": StrictInt,
     "created_at": AwareDatetime,
 }
-Sort = Literal[
-    "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
-]
+# Named, so v1 and v2 lists share one `ProductSort` schema (and one client enum).
+ProductSort = TypeAliasType(
+    "ProductSort",
+    Literal[
+        "id", "-id", "name", "-name", "price_cents", "-price_cents", "created_at", "-created_at"
+    ],
+)
 
 # No upper bound: a filter past the highest possible price is valid, it just matches less.
-QueryPrice = Annotated[QueryInt, Field(ge=0)]
+QueryPrice = NonNegativeQueryInt
 
 
 class ProductCreate(StrictBody):
@@ -72,7 +77,7 @@ class ProductFilters(BaseModel):
     q: str | None = None
     min_price: QueryPrice | None = None
     max_price: QueryPrice | None = None
-    sort: Sort = "id"
+    sort: ProductSort = "id"
 
     @field_validator("max_price")
     @classmethod
@@ -105,6 +110,8 @@ class ProductCursorQuery(CursorQuery, ProductFilters):
 
 
 class ProductRead(BaseModel):
+    """A product as clients see it."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int

@@ -67,6 +67,8 @@ class UserUpdate(PartialBody):
 
 
 class UserRead(BaseModel):
+    """A user as clients see it (never a password or its hash)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -78,6 +80,8 @@ class UserRead(BaseModel):
 
 
 class UserStats(BaseModel):
+    """How many products a user owns and their summed price."""
+
     user_id: int
     product_count: int
     total_value_cents: int
