@@ -81,6 +81,7 @@ class Limiter:
         """Count requests on `app`; its settings choose the store (Redis when configured)."""
         settings: Settings = app.extensions["settings"]
         self.store = RedisGCRAStore() if settings.REDIS_URL else MemoryGCRAStore()
+        app.extensions["rate_limits"] = {}
         app.before_request(self.check_request)
         app.after_request(self.add_headers)
 
@@ -97,6 +98,18 @@ class Limiter:
         marked += from_setting("RATE_LIMIT_DEFAULT")
         return [pair for limit in marked for pair in _labelled(limit, settings)]
 
+    def keyed_limits(self, endpoint: str) -> list[tuple[RateLimit, str]]:
+        """The endpoint's limits, each with its store key up to the client; worked out on
+        its first request in each app, since settings and routes are fixed by then."""
+        known: dict[str, list[tuple[RateLimit, str]]] = current_app.extensions["rate_limits"]
+        if endpoint not in known:
+            prefix = f"{current_app.extensions['settings'].REDIS_KEY_PREFIX}rl:{endpoint}"
+            known[endpoint] = [
+                (limit, f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:")
+                for label, limit in self.limits_for(current_app, endpoint) or []
+            ]
+        return known[endpoint]
+
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
         return request_client()
@@ -107,23 +120,21 @@ class Limiter:
         enabled = current_app.config["QUART_RATE_LIMITER_ENABLED"]
         if not enabled or request.method == "OPTIONS" or endpoint is None:
             return
-        labelled = [
-            (label, limit)
-            for label, limit in self.limits_for(current_app, endpoint) or []
+        keyed = [
+            (limit, key)
+            for limit, key in self.keyed_limits(endpoint)
             if limit.skip_function is None or not await limit.skip_function()
         ]
-        if not labelled:
+        if not keyed:
             return
-        prefix = f"{current_app.extensions['settings'].REDIS_KEY_PREFIX}rl:{endpoint}"
         client = self.client_key()
         keys = [
-            f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
-            + (await limit.key_function() if limit.key_function else client)
-            for label, limit in labelled
+            key + (await limit.key_function() if limit.key_function else client)
+            for limit, key in keyed
         ]
         metrics = current_app.extensions["metrics"]
         try:
-            headers, retry_after = await self.store.hit(keys, [limit for _, limit in labelled])
+            headers, retry_after = await self.store.hit(keys, [limit for limit, _ in keyed])
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)

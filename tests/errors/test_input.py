@@ -218,6 +218,18 @@ async def test_unpaired_surrogate_in_a_body_field_is_400_naming_it(client: Any) 
     assert count == {"count": 0}
 
 
+async def test_unpaired_surrogate_in_a_field_name_is_named_back_escaped(client: Any) -> None:
+    body = (
+        b'{"email": "ann@example.com", "name": "Ann", "password": "a long password", "\\ud800": 1}'
+    )
+    response = await _post_raw(client, SIGN_UP, body)
+    assert response.status_code == 400
+    assert b'"\\ud800"' in await response.get_data()  # escaped: a lone surrogate is no UTF-8
+    payload = await response.get_json()
+    assert_error_body(payload, 400, "VALIDATION_ERROR")
+    assert list(payload["details"]["fields"]) == ["\ud800"]
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [
