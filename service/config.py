@@ -84,9 +84,8 @@ class Settings(BaseSettings):
     # How long a request holds its Idempotency-Key before a retry may take it over (a
     # request that died, e.g. with its instance, must not block the key for 24 hours).
     IDEMPOTENCY_LEASE_SECONDS: float = Field(default=60.0, gt=0)
-    # The administrator `service init-db` creates when no user has this email, so a fresh
-    # deployment has someone to log in as. Both or neither; checked by init-db (like
-    # sign-up), not here, so a bad value never stops the API from serving.
+    # The admin `service init-db` creates if no user has this email: both or neither,
+    # checked there (as sign-up does), so a bad value never stops the API from serving.
     FIRST_ADMIN_EMAIL: str | None = None
     FIRST_ADMIN_PASSWORD: SecretStr | None = None
 
