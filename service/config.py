@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     REDIS_KEY_PREFIX: str = "svc:"
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
+    # Server processes sharing the port; 0: one per CPU core. Containers run 1 and scale
+    # by replicas.
+    WORKERS: int = Field(default=0, ge=0)
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
     # Comma-separated in the environment.
@@ -138,6 +142,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.DATABASE_URL or DEV_DATABASE_URL
+
+    @property
+    def workers(self) -> int:
+        return self.WORKERS or os.cpu_count() or 1
 
     @property
     def log_format(self) -> Literal["json", "console"]:
