@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     REDIS_KEY_PREFIX: str = "svc:"
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
-    # Server processes sharing the port; 0: one per CPU core. Containers run 1 and scale
-    # by replicas.
+    # Server processes sharing the port; 0: one per CPU core, or one without REDIS_URL (an
+    # in-process cache and limits hold in one process only). Containers run 1.
     WORKERS: int = Field(default=0, ge=0)
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
@@ -145,7 +145,8 @@ class Settings(BaseSettings):
 
     @property
     def workers(self) -> int:
-        return self.WORKERS or os.cpu_count() or 1
+        cores = (os.cpu_count() or 1) if self.REDIS_URL else 1
+        return self.WORKERS or cores
 
     @property
     def log_format(self) -> Literal["json", "console"]:

@@ -6,6 +6,7 @@ import logging
 import math
 import signal
 import socket
+from pathlib import Path
 
 import click
 from uvicorn import Config, Server
@@ -74,8 +75,9 @@ def serve(
     config = Config(
         served(app, settings) if workers == 1 and not reload else APP_FACTORY,
         factory=workers > 1 or reload,
-        workers=workers,
+        workers=1 if reload else workers,
         reload=reload,
+        reload_dirs=[str(Path(__file__).parent)] if reload else None,
         loop="uvloop",
         http=ServiceProtocol,
         ws="none",  # no WebSocket routes: ServiceProtocol answers an upgrade with a 404

@@ -157,8 +157,9 @@ async def test_port_in_use_is_a_one_line_error(
     assert out == b""
 
 
-# Requests h11 refuses before the app sees them (or while reading their body): Hypercorn
-# answers those itself, so only a real server shows what a client gets.
+# Requests the server refuses before the app sees them (or while reading their body): it
+# answers those itself (service/http_protocol.py), so only a real server shows what a
+# client gets.
 MALFORMED = {
     "NUL in a header value": b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: a\x00b\r\n\r\n",
     "NUL in Content-Type": (
