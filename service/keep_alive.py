@@ -32,7 +32,7 @@ def keep_alive_guard(app: ASGIApp, *, linger_limit: int) -> ASGIApp:
     socket at once, which resets it if request data is still unread and can destroy the
     answer before the client has read it. The contract promises a drained body or
     `Connection: close`, so a request whose body may be large (over DRAIN_LIMIT announced,
-    chunked, or `Expect: 100-continue`):
+    or chunked):
 
     - waits to start its response until the body is in (read by the app, or else by this
       wrapper), if it can be within DRAIN_LIMIT bytes and DRAIN_SECONDS;
@@ -40,7 +40,8 @@ def keep_alive_guard(app: ASGIApp, *, linger_limit: int) -> ASGIApp:
       uvicorn closes) waits while the rest is read and discarded, up to `linger_limit`
       bytes or LINGER_SECONDS: a lingering close (RFC 9112, section 9.6).
 
-    Any other request passes straight through: uvicorn discards its small body itself.
+    Any other request passes straight through: uvicorn discards its small body itself (and
+    sends `100 Continue` as soon as Quart listens for the body, which it does at once).
     tests/test_keep_alive.py drives every early answer over one connection.
     """
 
@@ -68,11 +69,10 @@ def keep_alive_guard(app: ASGIApp, *, linger_limit: int) -> ASGIApp:
 
 
 def _may_be_large(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether the body is chunked, announced over DRAIN_LIMIT, or waits for `100 Continue`
-    (a client that is answered without it may never send the body it announced)."""
+    """Whether the body is chunked or announced over DRAIN_LIMIT."""
     for name, value in headers:
         name = name.lower()
-        if name in {b"transfer-encoding", b"expect"}:
+        if name == b"transfer-encoding":
             return True
         if name == b"content-length" and int(value) > DRAIN_LIMIT:  # the server checked it
             return True

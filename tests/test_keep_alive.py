@@ -291,3 +291,53 @@ async def test_answer_before_a_large_body_says_close_and_reaches_the_client(
         assert answer.headers.get("connection") == "close"
     for answer in sent_whole:
         check(answer, 413, "PAYLOAD_TOO_LARGE")
+
+
+def answers_to_expect_continue(port: int) -> list[Answer]:
+    """Twice on one connection: a request waiting for `100 Continue` that the service
+    answers without needing its body (415), then GET /health."""
+    client = OneConnection(port)
+    answers = []
+    try:
+        for _ in range(2):
+            sock = client.open()
+            head = h11.Request(
+                method="POST",
+                target="/api/v1/users/",
+                headers=[
+                    ("Host", "x"),
+                    ("Content-Type", "text/plain"),
+                    ("Content-Length", "200"),
+                    ("Expect", "100-continue"),
+                ],
+            )
+            sock.sendall(client.h11.send(head))
+            # The body goes only after `100 Continue`: the server invites it and reads it.
+            while (event := client.h11.next_event()) is h11.NEED_DATA:
+                client.h11.receive_data(sock.recv(65536))
+            assert isinstance(event, h11.InformationalResponse), event
+            sock.sendall(client.h11.send(h11.Data(data=b"x" * 200)))
+            sock.sendall(client.h11.send(h11.EndOfMessage()))
+            answers.append(client.read_answer())
+            if answers[-1].closes:
+                client.close()
+            else:
+                client.h11.start_next_cycle()
+            answers.append(client.request("GET", "/health"))
+    finally:
+        client.close()
+    return answers
+
+
+async def test_an_early_answer_to_expect_continue_keeps_the_connection(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        unsupported, health, *again = await asyncio.to_thread(answers_to_expect_continue, port)
+    await reset_backend(sqlite_backend)
+    check(unsupported, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert not unsupported.closes
+    check(health, 200)
+    assert [answer.status for answer in again] == [415, 200]
