@@ -14,6 +14,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,16 +276,24 @@ def answers_past_the_drain_limit(port: int) -> list[Answer]:
     ]
 
 
+async def on_a_server(
+    backend: Backend, tmp_path: Path, exchanges: Callable[[int], list[Answer]]
+) -> list[Answer]:
+    """Run `exchanges(port)` (blocking sockets, on a thread) against a fresh server."""
+    settings = backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        answers = await asyncio.to_thread(exchanges, port)
+    await reset_backend(backend)
+    return answers
+
+
 async def test_answer_before_a_large_body_says_close_and_reaches_the_client(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:
-    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
-    async with running_servers(settings, 1, tmp_path) as (server,):
-        port = int(server.url.rsplit(":", 1)[1])
-        not_sent, not_ended, *sent_whole = await asyncio.to_thread(
-            answers_past_the_drain_limit, port
-        )
-    await reset_backend(sqlite_backend)
+    not_sent, not_ended, *sent_whole = await on_a_server(
+        sqlite_backend, tmp_path, answers_past_the_drain_limit
+    )
     check(not_sent, 413, "PAYLOAD_TOO_LARGE")
     check(not_ended, 401, "UNAUTHORIZED")
     for answer in (not_sent, not_ended, *sent_whole):
@@ -332,11 +341,9 @@ def answers_to_expect_continue(port: int) -> list[Answer]:
 async def test_an_early_answer_to_expect_continue_keeps_the_connection(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:
-    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
-    async with running_servers(settings, 1, tmp_path) as (server,):
-        port = int(server.url.rsplit(":", 1)[1])
-        unsupported, health, *again = await asyncio.to_thread(answers_to_expect_continue, port)
-    await reset_backend(sqlite_backend)
+    unsupported, health, *again = await on_a_server(
+        sqlite_backend, tmp_path, answers_to_expect_continue
+    )
     check(unsupported, 415, "UNSUPPORTED_MEDIA_TYPE")
     assert not unsupported.closes
     check(health, 200)
