@@ -6,10 +6,12 @@ import logging
 import math
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import click
 from uvicorn import Config, Server
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from service.config import Settings
@@ -97,7 +99,11 @@ def serve(
     if reload:
         ChangeReload(config, target=Server(config).run, sockets=[sock]).run()
     elif workers > 1:
-        _Workers(config, sockets=[sock]).run()
+        supervisor = _Workers(config, sockets=[sock])
+        supervisor.run()
+        # A worker that could not start stops them all; say so as one worker would.
+        if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+            sys.exit(STARTUP_FAILURE)
     else:
         Server(config).run(sockets=[sock])
 
