@@ -46,6 +46,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
+    WORKERS=1 \
     LOG_FORMAT=json
 
 # A fixed numeric uid/gid, so Kubernetes' runAsNonRoot can verify it.
@@ -67,5 +68,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
 
 # Exec form: the server is the container's main process and receives SIGTERM directly;
-# Hypercorn then stops accepting connections and lets in-flight requests finish.
+# uvicorn then stops accepting connections and lets in-flight requests finish.
 CMD ["service", "run"]

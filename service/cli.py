@@ -32,22 +32,34 @@ SHOWN = {
 
 
 @click.command("run")
+@click.option("--host", help="Address to listen on [default: HOST].")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="Port; 0 takes a free one [default: PORT]."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes sharing the port [default: WORKERS; 0 there: one per CPU core].",
+)
+@click.option("--reload", is_flag=True, help="Restart on code changes (development only).")
 @pass_script_info
-def run_command(info: ScriptInfo) -> None:
-    """Serve the API with the production ASGI server."""
-    from service.server import listen, serve_forever
+def run_command(
+    info: ScriptInfo, host: str | None, port: int | None, workers: int | None, reload: bool
+) -> None:
+    """Serve the API with the production ASGI server (uvicorn)."""
+    from service.server import announce, listen, serve
 
     app = info.load_app()
     settings: Settings = app.extensions["settings"]
+    host = settings.HOST if host is None else host
+    port = settings.PORT if port is None else port
     try:
-        sock = listen(settings.HOST, settings.PORT)
+        sock = listen(host, port)
     except OSError as error:
-        fail(f"Cannot listen on {settings.HOST}:{settings.PORT}: {error.strerror or error}")
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
+        fail(f"Cannot listen on {host}:{port}: {error.strerror or error}")
     # Tests start the server with PORT=0 and read the port from this line.
-    click.secho(f"Listening on http://{shown}:{port}", fg="green", err=True)
-    serve_forever(app, settings, sock)
+    announce(sock, settings)
+    serve(sock, settings, app, workers=workers or settings.workers, reload=reload)
 
 
 @click.command("init-db")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -30,6 +31,15 @@ ASYNC_DRIVERS = {
 }
 
 
+CORS_ALLOW_HEADERS = (
+    "Authorization Content-Type X-Request-ID Idempotency-Key If-Match If-None-Match"
+).split()
+CORS_EXPOSE_HEADERS = (
+    "X-Request-ID X-Response-Time X-Total-Count Link Location ETag Idempotent-Replayed"
+    " Retry-After RateLimit-Limit RateLimit-Remaining RateLimit-Reset"
+).split()
+
+
 class ConfigError(ValueError):
     """A setting is missing or unsafe; the message names the setting."""
 
@@ -55,6 +65,9 @@ class Settings(BaseSettings):
     REDIS_KEY_PREFIX: str = "svc:"
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=0, le=65535)  # 0: a free port, reported at start
+    # Server processes sharing the port; 0: one per CPU core, or one without REDIS_URL (an
+    # in-process cache and limits hold in one process only). Containers run 1.
+    WORKERS: int = Field(default=0, ge=0)
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=3600, ge=1)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=30 * 24 * 3600, ge=1)
     # How long an instance reuses a login it confirmed (while Redis says nothing changed).
@@ -152,6 +165,11 @@ class Settings(BaseSettings):
         return self.DATABASE_URL or DEV_DATABASE_URL
 
     @property
+    def workers(self) -> int:
+        cores = (os.cpu_count() or 1) if self.REDIS_URL else 1
+        return self.WORKERS or cores
+
+    @property
     def log_format(self) -> Literal["json", "console"]:
         return self.LOG_FORMAT or ("json" if self.APP_ENV == "production" else "console")
 
@@ -169,28 +187,9 @@ class Settings(BaseSettings):
             "QUART_SCHEMA_SWAGGER_JS_URL": "/docs/static/swagger-ui-bundle.js",
             "QUART_SCHEMA_SWAGGER_CSS_URL": "/docs/static/swagger-ui.css",
             # What cross-origin browsers may send and read, once CORS_ORIGINS turns quart-cors on.
-            "QUART_CORS_ALLOW_HEADERS": [
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "Idempotency-Key",
-                "If-Match",
-                "If-None-Match",
-            ],
+            "QUART_CORS_ALLOW_HEADERS": CORS_ALLOW_HEADERS,
             "QUART_CORS_ALLOW_METHODS": ["GET", "POST", "PUT", "PATCH", "DELETE"],
-            "QUART_CORS_EXPOSE_HEADERS": [
-                "X-Request-ID",
-                "X-Response-Time",
-                "X-Total-Count",
-                "Link",
-                "Location",
-                "ETag",
-                "Idempotent-Replayed",
-                "Retry-After",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
+            "QUART_CORS_EXPOSE_HEADERS": CORS_EXPOSE_HEADERS,
         }
 
 

@@ -1,19 +1,19 @@
-"""`keep_alive_guard`: keep-alive connections survive answers given before the body is read."""
+"""`keep_alive_guard`: an answer given before a large request body has arrived closes cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
 
-from hypercorn.typing import (
-    ASGIFramework,
-    ASGIReceiveCallable,
-    ASGIReceiveEvent,
-    ASGISendCallable,
-    ASGISendEvent,
-    Scope,
-)
+# ASGI's shapes, as much of them as this service relies on.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+# Frameworks type their own scopes and messages (Quart: TypedDicts), so apps go untyped.
+ASGIApp = Callable[..., Awaitable[None]]
 
 # An answer given before the request body has arrived waits for up to this much of it, for
 # this long, so the connection stays open; otherwise it closes the connection, reading on
@@ -23,36 +23,36 @@ DRAIN_SECONDS = 10.0
 LINGER_SECONDS = 5.0
 
 
-def keep_alive_guard(app: ASGIFramework, *, linger_limit: int) -> ASGIFramework:
-    """Answer on HTTP/1 only once the request body is in, or close the connection gracefully.
+def keep_alive_guard(app: ASGIApp, *, linger_limit: int) -> ASGIApp:
+    """Say `Connection: close` on an answer given before a large body is in, and linger.
 
     Why: the service answers some requests before reading their body (401, 405, 413, 415,
-    429). Hypercorn 0.18 ends the connection as soon as such a response is complete
-    (protocol/h11.py `_maybe_recycle`: the client's side is not DONE), without saying
-    `Connection: close`, so a keep-alive client's next request on it is lost; and closing
-    a socket with unread data resets it, which can destroy the answer before the client
-    has read it. The contract promises a drained body or `Connection: close`, so:
+    429). uvicorn keeps such a connection open and parses the rest of the body into the
+    void, however long it is; and when a response says `Connection: close` it closes the
+    socket at once, which resets it if request data is still unread and can destroy the
+    answer before the client has read it. The contract promises a drained body or
+    `Connection: close`, so a request whose body may be large (over DRAIN_LIMIT announced,
+    or chunked):
 
-    - a response waits to start until the body is in (read by the app, which in Quart
-      reads every body to its end, or else by this wrapper), if it can be within
-      DRAIN_LIMIT bytes and DRAIN_SECONDS;
-    - otherwise it says `Connection: close` and is sent at once, but its end (after which
-      Hypercorn closes) waits while the rest is read and discarded, up to `linger_limit`
+    - waits to start its response until the body is in (read by the app, or else by this
+      wrapper), if it can be within DRAIN_LIMIT bytes and DRAIN_SECONDS;
+    - otherwise says `Connection: close` and is sent at once, but its end (after which
+      uvicorn closes) waits while the rest is read and discarded, up to `linger_limit`
       bytes or LINGER_SECONDS: a lingering close (RFC 9112, section 9.6).
 
-    The wrapper is plain ASGI, so it works under any server; tests/test_keep_alive.py
-    drives every early answer over one connection and tells whether a new server still
-    needs it.
+    Any other request passes straight through: uvicorn discards its small body itself (and
+    sends `100 Continue` as soon as Quart listens for the body, which it does at once).
+    tests/test_keep_alive.py drives every early answer over one connection.
     """
 
-    async def guarded(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] != "http" or scope["http_version"] not in {"1.0", "1.1"}:
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _may_be_large(scope["headers"]):
             await app(scope, receive, send)
             return
         body = _RequestBody(scope["headers"], receive)
         closing = False
 
-        async def send_after_body(message: ASGISendEvent) -> None:
+        async def send_after_body(message: Message) -> None:
             nonlocal closing
             if message["type"] == "http.response.start" and not await body.drained():
                 closing = True
@@ -68,10 +68,21 @@ def keep_alive_guard(app: ASGIFramework, *, linger_limit: int) -> ASGIFramework:
     return guarded
 
 
+def _may_be_large(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the body is chunked or announced over DRAIN_LIMIT."""
+    for name, value in headers:
+        name = name.lower()
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length" and int(value) > DRAIN_LIMIT:  # the server checked it
+            return True
+    return False
+
+
 class _RequestBody:
     """Counts the body messages that pass to the app; can read and discard the rest."""
 
-    def __init__(self, headers: Iterable[tuple[bytes, bytes]], receive: ASGIReceiveCallable):
+    def __init__(self, headers: Iterable[tuple[bytes, bytes]], receive: Receive):
         self._receive = receive
         fields = {name.lower(): value for name, value in headers}
         self.declared = int(fields.get(b"content-length", 0))  # the server has validated it
@@ -80,7 +91,7 @@ class _RequestBody:
         self.gone = False  # the client disconnected
         self.changed = asyncio.Event()
 
-    async def receive(self) -> ASGIReceiveEvent:
+    async def receive(self) -> Message:
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
@@ -113,5 +124,6 @@ class _RequestBody:
         return self.complete
 
     async def _discard(self) -> None:
-        while True:
+        # uvicorn answers every receive after a disconnect at once: stop there, or spin.
+        while not (self.complete or self.gone):
             await self.receive()

@@ -1,120 +1,125 @@
-"""The production ASGI server, chosen in this one place (Hypercorn, Quart's own)."""
+"""The production ASGI server, chosen in this one place: uvicorn with uvloop and httptools."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
+import math
+import signal
 import socket
-import uuid
-from functools import partialmethod
-from http import HTTPStatus
-from typing import cast
+import sys
+from pathlib import Path
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from hypercorn.protocol.events import Body, EndBody, Response
-from hypercorn.protocol.h11 import H11Protocol
-from hypercorn.protocol.ws_stream import WSStream
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
-from quart import Quart
+import click
+from uvicorn import Config, Server
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from service.config import Settings
-from service.keep_alive import keep_alive_guard
+from service.http_protocol import ServiceProtocol
+from service.keep_alive import ASGIApp, keep_alive_guard
+from service.logs import JsonFormatter
 
 # An early answer that closes the connection reads on for this many bodies at most.
 LINGER_BODIES = 4
+BACKLOG = 2048  # uvicorn's
+# What worker processes import, each building its own app from the environment.
+APP_FACTORY = "service.server:served_app"
 
 
 def listen(host: str, port: int) -> socket.socket:
     """Bind the socket before serving, so `service run` can report the port it got (port 0
-    binds a free one) and a port in use is an OSError it reports in one line."""
-    # The family as Hypercorn decides it. No TCP_NODELAY here: asyncio sets it on every
-    # connection it accepts.
+    binds a free one), a port in use is an OSError it reports in one line, and every worker
+    process accepts on the same socket."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(BACKLOG)  # connections made while the workers start wait in the queue
     except OSError:
         sock.close()
         raise
     return sock
 
 
-def serve_forever(app: Quart, settings: Settings, sock: socket.socket) -> None:
-    """Serve on `sock` (from `listen`) until SIGTERM or SIGINT, with a grace period."""
-    config = Config()
-    # Hypercorn takes the descriptor over (it wraps it in a socket of its own).
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = settings.SHUTDOWN_GRACE_SECONDS
-    config.accesslog = None  # the app logs each request itself, with its request id
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.include_server_header = False  # the contract: no header naming the implementation
-    answer_protocol_errors_in_the_error_body()
-    guarded = keep_alive_guard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
-
-    async def service(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] == "websocket":
-            await _refuse_websocket(scope, send)
-        else:
-            await guarded(scope, receive, send)
-
-    # Without a shutdown trigger Hypercorn stops gracefully on SIGTERM and SIGINT itself.
-    asyncio.run(serve(service, config))
+def announce(sock: socket.socket, settings: Settings) -> None:
+    """Say where the server listens, at any LOG_LEVEL: tests and scripts read the port here."""
+    host, port = sock.getsockname()[:2]
+    message = f"Listening on http://{f'[{host}]' if ':' in host else host}:{port}"
+    if settings.log_format == "json":
+        record = logging.LogRecord("service.server", logging.INFO, __file__, 0, message, (), None)
+        click.echo(JsonFormatter().format(record), err=True)
+    else:
+        click.secho(message, fg="green", err=True)
 
 
-def protocol_error(status_code: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers and body of an answer given outside the app, in the contract's shape.
+def served(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """The app as the server runs it: behind the keep-alive guard."""
+    return keep_alive_guard(app, linger_limit=LINGER_BODIES * settings.MAX_CONTENT_LENGTH)
 
-    A 5xx status becomes 400: these answers are all about a request the server refused.
+
+def served_app() -> ASGIApp:
+    """A worker process's app (APP_FACTORY), built from the environment's settings."""
+    from service.app import create_app
+
+    app = create_app()
+    return served(app, app.extensions["settings"])
+
+
+def serve(
+    sock: socket.socket, settings: Settings, app: ASGIApp, *, workers: int, reload: bool = False
+) -> None:
+    """Serve on `sock` (from `listen`) until SIGTERM or SIGINT, then stop gracefully: stop
+    accepting, let in-flight requests finish for SHUTDOWN_GRACE_SECONDS, exit 0.
+
+    One worker serves `app` in this process; more workers, or `reload`, run APP_FACTORY in
+    child processes that share the socket (this process supervises them).
     """
-    status = HTTPStatus(status_code if status_code < 500 else 400)
-    request_id = uuid.uuid4().hex
-    body = json.dumps(
-        {"error": status.name, "message": message, "status_code": status, "request_id": request_id}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-        (b"x-response-time", b"0.0000s"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    return int(status), headers, body
+    config = Config(
+        served(app, settings) if workers == 1 and not reload else APP_FACTORY,
+        factory=workers > 1 or reload,
+        workers=1 if reload else workers,
+        reload=reload,
+        reload_dirs=[str(Path(__file__).parent)] if reload else None,
+        loop="uvloop",
+        http=ServiceProtocol,
+        ws="none",  # no WebSocket routes: ServiceProtocol answers an upgrade with a 404
+        lifespan="on",
+        interface="asgi3",
+        log_config=None,  # the app's logging applies; uvicorn's records go to the root logger
+        access_log=False,  # the app logs each request itself, with its request id
+        server_header=False,  # the contract: no header naming the implementation
+        proxy_headers=False,  # the app decides whom to trust with X-Forwarded-For
+        backlog=BACKLOG,
+        timeout_graceful_shutdown=math.ceil(settings.SHUTDOWN_GRACE_SECONDS),
+    )
+    # After its graceful stop uvicorn raises the signal again, for the handler found at the
+    # start: this one, so that the stop is a clean exit rather than death by signal.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: None)
+    if reload:
+        ChangeReload(config, target=Server(config).run, sockets=[sock]).run()
+    elif workers > 1:
+        supervisor = _Workers(config, sockets=[sock])
+        supervisor.run()
+        # A worker that could not start stops them all; say so as one worker would.
+        if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+            sys.exit(STARTUP_FAILURE)
+    else:
+        Server(config).run(sockets=[sock])
 
 
-def answer_protocol_errors_in_the_error_body() -> None:
-    """Give the answers Hypercorn sends itself the contract's error body.
+class _Workers(Multiprocess):
+    """The supervisor of several workers; it closes its copy of the socket on a stop, so
+    that once the workers have closed theirs new connections are refused at once."""
 
-    A request h11 cannot parse (control bytes in a header, two Content-Lengths, a bad
-    chunk, an unknown transfer coding, a header block too large) or an invalid WebSocket
-    handshake never reaches the app; Hypercorn 0.18 answers those with an empty body (and
-    501 for an unknown coding) in `H11Protocol`/`WSStream._send_error_response`, which
-    have no public hook, so both are replaced. tests/test_server.py checks the raw bytes.
-    """
+    def handle_term(self) -> None:
+        self._stop_accepting()
+        super().handle_term()
 
-    async def send_error(self: H11Protocol | WSStream, status_code: int, *, message: str) -> None:
-        # A WebSocket stream sends through its connection; H11Protocol's one stream is id 1.
-        send = self.send if isinstance(self, WSStream) else self.stream_send
-        stream_id = getattr(self, "stream_id", 1)
-        status, headers, body = protocol_error(status_code, message)
-        headers = [*headers, (b"connection", b"close")]
-        await send(Response(stream_id=stream_id, status_code=status, headers=headers))
-        await send(Body(stream_id=stream_id, data=body))
-        await send(EndBody(stream_id=stream_id))
+    def handle_int(self) -> None:
+        self._stop_accepting()
+        super().handle_int()
 
-    h11_error = partialmethod(send_error, message="Malformed HTTP request")
-    websocket_error = partialmethod(send_error, message="Invalid WebSocket handshake")
-    setattr(H11Protocol, "_send_error_response", h11_error)  # noqa: B010
-    setattr(WSStream, "_send_error_response", websocket_error)  # noqa: B010
-
-
-async def _refuse_websocket(scope: Scope, send: ASGISendCallable) -> None:
-    """The service has no WebSocket routes: an upgrade is a 404 in the error body."""
-    extensions = cast(dict[str, object], scope.get("extensions") or {})
-    if "websocket.http.response" not in extensions:
-        await send({"type": "websocket.close", "code": 1000, "reason": None})
-        return
-    status, headers, body = protocol_error(404, "No such route or resource")
-    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    def _stop_accepting(self) -> None:
+        for sock in self.sockets:
+            sock.close()

@@ -59,7 +59,7 @@ async def start_server(settings: Any, cwd: Path) -> Server:
     choosing a port and the server binding it. Its output is read on (and dropped) so
     that a full pipe never blocks it.
     """
-    env = settings_env(settings) | {"HOST": "127.0.0.1", "PORT": "0"}
+    env = settings_env(settings) | {"HOST": "127.0.0.1", "PORT": "0", "WORKERS": "1"}
     process = await asyncio.create_subprocess_exec(
         SERVICE,
         "run",
@@ -88,7 +88,7 @@ async def start_server(settings: Any, cwd: Path) -> Server:
     return Server(match.group(1), process, asyncio.create_task(_discard(process.stderr)))
 
 
-_LISTENING = re.compile(r"Listening on (http://\S+)")
+_LISTENING = re.compile(r"Listening on (http://[^\s\"]+)")  # a console or a JSON line
 
 
 async def _discard(stream: asyncio.StreamReader) -> None:

@@ -288,3 +288,17 @@ def test_production_with_unset_secrets_is_refused_naming_them() -> None:
         production(SECRET_KEY="", JWT_SECRET_KEY="")
     assert "JWT_SECRET_KEY" in str(caught.value)
     assert re.search(r"(?<!JWT_)SECRET_KEY", str(caught.value))
+
+
+def test_workers_default_to_one_per_core_with_redis_and_one_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    redis = "redis://127.0.0.1:6379/0"
+    assert production(REDIS_URL=redis).workers == 8
+    # Without Redis the cache and the limits live in the process: one process only.
+    assert production().workers == 1
+    assert production(WORKERS=3).workers == 3
+    assert production(WORKERS=3, REDIS_URL=redis).workers == 3
+    with pytest.raises(ValidationError, match="WORKERS"):
+        production(WORKERS=-1)

@@ -115,7 +115,7 @@ async def test_silent_database_answers_503_in_time_then_recovers(
 async def test_server_process_on_a_silent_database_answers_503_in_time_then_recovers(
     proxied_settings: Settings, db_proxy: TcpProxy, tmp_path: Path
 ) -> None:
-    """The same through a real `service run` (Hypercorn), as a client sees it."""
+    """The same through a real `service run` (uvicorn), as a client sees it."""
     async with (
         running_servers(proxied_settings, 1, tmp_path) as (server,),
         httpx.AsyncClient(base_url=server.url, timeout=30) as client,

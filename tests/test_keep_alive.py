@@ -14,6 +14,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,19 +276,75 @@ def answers_past_the_drain_limit(port: int) -> list[Answer]:
     ]
 
 
+async def on_a_server(
+    backend: Backend, tmp_path: Path, exchanges: Callable[[int], list[Answer]]
+) -> list[Answer]:
+    """Run `exchanges(port)` (blocking sockets, on a thread) against a fresh server."""
+    settings = backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        answers = await asyncio.to_thread(exchanges, port)
+    await reset_backend(backend)
+    return answers
+
+
 async def test_answer_before_a_large_body_says_close_and_reaches_the_client(
     sqlite_backend: Backend, tmp_path: Path
 ) -> None:
-    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
-    async with running_servers(settings, 1, tmp_path) as (server,):
-        port = int(server.url.rsplit(":", 1)[1])
-        not_sent, not_ended, *sent_whole = await asyncio.to_thread(
-            answers_past_the_drain_limit, port
-        )
-    await reset_backend(sqlite_backend)
+    not_sent, not_ended, *sent_whole = await on_a_server(
+        sqlite_backend, tmp_path, answers_past_the_drain_limit
+    )
     check(not_sent, 413, "PAYLOAD_TOO_LARGE")
     check(not_ended, 401, "UNAUTHORIZED")
     for answer in (not_sent, not_ended, *sent_whole):
         assert answer.headers.get("connection") == "close"
     for answer in sent_whole:
         check(answer, 413, "PAYLOAD_TOO_LARGE")
+
+
+def answers_to_expect_continue(port: int) -> list[Answer]:
+    """Twice on one connection: a request waiting for `100 Continue` that the service
+    answers without needing its body (415), then GET /health."""
+    client = OneConnection(port)
+    answers = []
+    try:
+        for _ in range(2):
+            sock = client.open()
+            head = h11.Request(
+                method="POST",
+                target="/api/v1/users/",
+                headers=[
+                    ("Host", "x"),
+                    ("Content-Type", "text/plain"),
+                    ("Content-Length", "200"),
+                    ("Expect", "100-continue"),
+                ],
+            )
+            sock.sendall(client.h11.send(head))
+            # The body goes only after `100 Continue`: the server invites it and reads it.
+            while (event := client.h11.next_event()) is h11.NEED_DATA:
+                client.h11.receive_data(sock.recv(65536))
+            assert isinstance(event, h11.InformationalResponse), event
+            sock.sendall(client.h11.send(h11.Data(data=b"x" * 200)))
+            sock.sendall(client.h11.send(h11.EndOfMessage()))
+            answers.append(client.read_answer())
+            if answers[-1].closes:
+                client.close()
+            else:
+                client.h11.start_next_cycle()
+            answers.append(client.request("GET", "/health"))
+    finally:
+        client.close()
+    return answers
+
+
+async def test_an_early_answer_to_expect_continue_keeps_the_connection(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    unsupported, health, *again = await on_a_server(
+        sqlite_backend, tmp_path, answers_to_expect_continue
+    )
+    check(unsupported, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert not unsupported.closes
+    check(health, 200)
+    assert [answer.status for answer in again] == [415, 200]

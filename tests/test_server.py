@@ -7,10 +7,12 @@ import contextlib
 import json
 import re
 import signal
+import socket
 from pathlib import Path
 
 import h11
 import httpx
+import pytest
 
 from tests.factories import FAST_HASHING, PASSWORD
 from tests.plugins.backends import Backend, reset_backend
@@ -123,17 +125,23 @@ async def test_port_zero_binds_a_free_port_and_reports_it(
         assert (await client.get(f"{server.url}/health")).status_code == 200
 
 
-async def test_port_in_use_is_a_one_line_error(postgres_backend: Backend, tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_option", [False, True], ids=["PORT", "--port"])
+async def test_port_in_use_is_a_one_line_error(
+    postgres_backend: Backend, tmp_path: Path, by_option: bool
+) -> None:
     taken = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
     port = taken.sockets[0].getsockname()[1]
     env = settings_env(postgres_backend.settings(**FAST_HASHING)) | {
         "HOST": "127.0.0.1",
-        "PORT": str(port),
+        "PORT": "0" if by_option else str(port),
+        "WORKERS": "1",
     }
+    options = ["--port", str(port)] if by_option else []
     try:
         process = await asyncio.create_subprocess_exec(
             SERVICE,
             "run",
+            *options,
             cwd=tmp_path,
             env=env,
             stdout=asyncio.subprocess.PIPE,
@@ -149,8 +157,9 @@ async def test_port_in_use_is_a_one_line_error(postgres_backend: Backend, tmp_pa
     assert out == b""
 
 
-# Requests h11 refuses before the app sees them (or while reading their body): Hypercorn
-# answers those itself, so only a real server shows what a client gets.
+# Requests the server refuses before the app sees them (or while reading their body): it
+# answers those itself (service/http_protocol.py), so only a real server shows what a
+# client gets.
 MALFORMED = {
     "NUL in a header value": b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: a\x00b\r\n\r\n",
     "NUL in Content-Type": (
@@ -235,3 +244,37 @@ async def test_malformed_http_gets_a_4xx_in_the_error_body(
         assert error["request_id"] == headers["x-request-id"], name
     assert answers["header block too large"][0] == 431
     assert answers["WebSocket upgrade"][0] == 404
+
+
+def half_closed_exchange(port: int, request: bytes) -> bytes:
+    """Send `request`, shut the sending side (a half-close), and read up to the close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+async def test_a_client_that_half_closes_still_gets_its_answer(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    """Some clients shut their sending side once the request is out; the answer is due."""
+    settings = sqlite_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    sign_up = (
+        b"POST /api/v1/users/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    async with running_servers(settings, 1, tmp_path) as (server,):
+        port = int(server.url.rsplit(":", 1)[1])
+        answers = [
+            await asyncio.to_thread(half_closed_exchange, port, request)
+            for request in [health, sign_up] * 10
+        ]
+    await reset_backend(sqlite_backend)
+    for answer, status in zip(answers, [b"200", b"400"] * 10, strict=True):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 " + status + b" "), answer[:100]
+        assert json.loads(body)
