@@ -9,10 +9,10 @@ from pydantic import BaseModel
 from quart import Quart, Response, current_app
 from quart.typing import ResponseTypes
 from quart.wrappers import BaseRequestWebsocket
-from quart_cors import cors
 from werkzeug.routing import RequestRedirect
 
 from service.common.converters import IdConverter
+from service.common.cors import init_cors
 from service.common.files import send_named_file
 from service.common.json import JSONProvider
 from service.common.requests import init_request_guards
@@ -105,8 +105,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     schema.init_app(app)
     del app.make_response  # quart-schema's wrapper: ServiceApp.make_response does its job
     app.json = JSONProvider(app)
-    if settings.CORS_ORIGINS:
-        cors(app, allow_origin=settings.CORS_ORIGINS)  # the rest from QUART_CORS_* config
+    init_cors(app, settings.CORS_ORIGINS)
     limiter.init_app(app)
 
     app.register_blueprint(ops)

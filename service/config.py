@@ -31,15 +31,6 @@ ASYNC_DRIVERS = {
 }
 
 
-CORS_ALLOW_HEADERS = (
-    "Authorization Content-Type X-Request-ID Idempotency-Key If-Match If-None-Match"
-).split()
-CORS_EXPOSE_HEADERS = (
-    "X-Request-ID X-Response-Time X-Total-Count Link Location ETag Idempotent-Replayed"
-    " Retry-After RateLimit-Limit RateLimit-Remaining RateLimit-Reset"
-).split()
-
-
 class ConfigError(ValueError):
     """A setting is missing or unsafe; the message names the setting."""
 
@@ -186,10 +177,6 @@ class Settings(BaseSettings):
             # Swagger UI's assets come from the ops blueprint, not a CDN (/docs works offline).
             "QUART_SCHEMA_SWAGGER_JS_URL": "/docs/static/swagger-ui-bundle.js",
             "QUART_SCHEMA_SWAGGER_CSS_URL": "/docs/static/swagger-ui.css",
-            # What cross-origin browsers may send and read, once CORS_ORIGINS turns quart-cors on.
-            "QUART_CORS_ALLOW_HEADERS": CORS_ALLOW_HEADERS,
-            "QUART_CORS_ALLOW_METHODS": ["GET", "POST", "PUT", "PATCH", "DELETE"],
-            "QUART_CORS_EXPOSE_HEADERS": CORS_EXPOSE_HEADERS,
         }
 
 
