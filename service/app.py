@@ -15,7 +15,7 @@ from service.common.converters import IdConverter
 from service.common.cors import init_cors
 from service.common.files import send_named_file
 from service.common.json import JSONProvider
-from service.common.requests import init_request_guards
+from service.common.requests import ServiceRequest
 from service.common.urls import public_url
 from service.config import Settings, get_settings
 from service.error_handlers import register_error_handlers
@@ -31,10 +31,9 @@ from service.extensions import (
     tokens,
     tracing,
 )
-from service.idempotency import requests as idempotency
+from service.hooks import init_request_hooks
 from service.instance import with_instance_secrets
 from service.logs import configure_logging
-from service.observability import init_request_hooks
 
 
 class ServiceApp(Quart):
@@ -91,11 +90,9 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.extensions["settings"] = settings
 
     metrics.init_app(app)
-    # Request hooks before the limiter's, so a refusal has its request id and timer.
     init_request_hooks(app)
-    init_request_guards(app)
+    app.request_class = ServiceRequest
     db.init_app(app)
-    idempotency.init_app(app)
     redis_client.init_app(app)
     cache.init_app(app)
     tracing.init_app(app)  # after db/redis/cache: it instruments what they make

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEV_SECRET = "dev-secret-change-me"
 DEV_DATABASE_URL = "sqlite+aiosqlite:///var/service.db"
 MIN_SECRET_LENGTH = 32
+JWT_LEEWAY_SECONDS = 5
 SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -172,7 +173,7 @@ class Settings(BaseSettings):
             "JWT_IDENTITY_CLAIM": "sub",
             # Tokens carry whole-second nbf/iat/exp: a few seconds' leeway absorbs clock
             # skew between the instances that issue and the ones that check them.
-            "JWT_DECODE_LEEWAY": 5,
+            "JWT_DECODE_LEEWAY": JWT_LEEWAY_SECONDS,
             "QUART_RATE_LIMITER_ENABLED": self.RATE_LIMIT_ENABLED,
             # Swagger UI's assets come from the ops blueprint, not a CDN (/docs works offline).
             "QUART_SCHEMA_SWAGGER_JS_URL": "/docs/static/swagger-ui-bundle.js",

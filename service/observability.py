@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 
-from quart import Quart, Response, g, has_request_context, request
+from quart import Response, g, has_request_context, request
 
 from service.common.clients import request_client
 from service.logs import request_id_var
@@ -35,29 +35,27 @@ def get_request_id() -> str:
     return request_id
 
 
-def init_request_hooks(app: Quart) -> None:
-    """Time every request, tag it with an id, log it and count it."""
+def start_timing() -> None:
+    """Start the request's clock and fix its id."""
+    g.started_at = time.perf_counter()
+    get_request_id()
 
-    @app.before_request
-    async def start_timer() -> None:
-        g.started_at = time.perf_counter()
-        get_request_id()
 
-    @app.after_request
-    async def finish(response: Response) -> Response:
-        duration = time.perf_counter() - (g.get("started_at") or time.perf_counter())
-        request_id = get_request_id()
-        response.headers["X-Request-ID"] = request_id
-        response.headers["X-Response-Time"] = f"{duration:.4f}s"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # Label by the matched rule and a known method only: raw paths and invented methods
-        # would let any client add series without bound.
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        method = request.method if request.method in KNOWN_METHODS else "OTHER"
-        current_metrics().observe_request(route, method, str(response.status_code), duration)
-        if access_logger.isEnabledFor(logging.INFO):  # the fields cost nothing when it is off
-            log_access(request_id, response.status_code, duration)
-        return response
+def record_response(response: Response) -> Response:
+    """Tag the answer with its id and time, count it, and log it."""
+    duration = time.perf_counter() - (g.get("started_at") or time.perf_counter())
+    request_id = get_request_id()
+    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Response-Time"] = f"{duration:.4f}s"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Label by the matched rule and a known method only: raw paths and invented methods
+    # would let any client add series without bound.
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
+    current_metrics().observe_request(route, method, str(response.status_code), duration)
+    if access_logger.isEnabledFor(logging.INFO):  # the fields cost nothing when it is off
+        log_access(request_id, response.status_code, duration)
+    return response
 
 
 def log_access(request_id: str, status: int, duration: float) -> None:

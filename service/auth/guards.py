@@ -51,15 +51,19 @@ current_claims: TokenClaims = cast(TokenClaims, LocalProxy(lambda: g.token_claim
 
 async def authenticate(kind: Literal["access", "refresh"]) -> User:
     """Check the request's bearer token of `kind`, its login and its user; 401 otherwise."""
-    if len(request.headers.getlist("Authorization")) > 1:
+    headers = request.headers.getlist("Authorization")
+    if len(headers) > 1:
         # Which credential counts would be ambiguous (a proxy may have checked the other).
         raise Unauthorized("Send one Authorization header")
-    try:
-        await VERIFY[kind]()
-        claims = TokenClaims.model_validate(get_raw_jwt())
-    except INVALID_TOKEN as error:
-        message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
-        raise Unauthorized(message) from None
+    claims = tokens.verified.get(headers[0], kind) if headers else None
+    if claims is None:
+        try:
+            await VERIFY[kind]()
+            claims = TokenClaims.model_validate(get_raw_jwt())
+        except INVALID_TOKEN as error:
+            message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
+            raise Unauthorized(message) from None
+        tokens.verified.remember(headers[0], claims)
     generation_key = cache.generation_key(USER_NAMESPACE.format(user_id=claims.user_id))
     state = await tokens.login_state(claims.session_id, generation_key)
     if state is not None and state.ended:

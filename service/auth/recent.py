@@ -1,6 +1,11 @@
-"""Logins this process confirmed a moment ago, reused so most requests skip the database.
+"""What this process checked a moment ago: tokens it verified, and logins it confirmed.
 
-A confirmation (a login and its user, from the one query that checks them) is reused for
+A token is verified by quart-jwt-extended (signature, header, claims) the first time this
+process sees its exact Authorization header; after that only its expiry is checked
+again: the same bytes verify the same way every time, and decoding costs more than the
+rest of a cached read (PyJWT checks every character in Python, several times a token).
+
+A login's confirmation (the login and its user, from the one query that checks them) is reused for
 up to LOGIN_CACHE_SECONDS, and only while Redis confirms in the request's one round trip
 that nothing changed since: the login is not in the shared cache of ended logins, and the
 user's cache generation, which every user write bumps (role, password, deletion) before
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect
 
+from service.config import JWT_LEEWAY_SECONDS
 from service.database import utcnow
 from service.users.models import User
 
@@ -69,3 +75,25 @@ class RecentLogins:
 
     def forget(self, session_id: str) -> None:
         self._confirmed.pop(session_id, None)
+
+
+class VerifiedTokens:
+    """Per process: exact Authorization header -> the claims its token verified to."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, TokenClaims] = {}
+
+    def get(self, header: str, kind: str) -> TokenClaims | None:
+        claims = self._claims.get(header)
+        if (
+            claims is None
+            or claims.kind != kind
+            or claims.expires + JWT_LEEWAY_SECONDS < time.time()
+        ):
+            return None
+        return claims
+
+    def remember(self, header: str, claims: TokenClaims) -> None:
+        if len(self._claims) >= CAPACITY:
+            del self._claims[next(iter(self._claims))]  # the oldest
+        self._claims[header] = claims

@@ -28,7 +28,7 @@ from quart_jwt_extended.default_callbacks import default_decode_key_callback
 from quart_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from redis.exceptions import RedisError
 
-from service.auth.recent import RecentLogins
+from service.auth.recent import RecentLogins, VerifiedTokens
 from service.cache import GENERATION_TTL
 from service.config import Settings
 from service.database import utcnow
@@ -114,6 +114,7 @@ class Tokens:
     key_prefix: str
     redis: RedisClient  # the app's: its `client` is None without Redis
     recent: RecentLogins
+    verified: VerifiedTokens
 
     def init_app(self, app: Quart) -> None:
         settings: Settings = app.extensions["settings"]
@@ -121,6 +122,7 @@ class Tokens:
         self.key_prefix = f"{settings.REDIS_KEY_PREFIX}revoked:sid:"
         self.redis = app.extensions["redis_client"]
         self.recent = RecentLogins(settings.LOGIN_CACHE_SECONDS)
+        self.verified = VerifiedTokens()
         app.config.update(JWT_USER_CLAIMS=CLAIMS_KEY, JWT_CLAIMS_IN_REFRESH_TOKEN=True)
         app.extensions["quart-jwt-extended"].decode_key_loader(_decode_key)
 

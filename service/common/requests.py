@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, TypeVar
 
-from quart import Quart, Request, current_app, request
+from quart import Request, current_app, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
@@ -118,30 +118,22 @@ def optional_json_body(view: T) -> T:
     return view
 
 
-def init_request_guards(app: Quart) -> None:
-    """Read requests through `ServiceRequest` and refuse what no route may take."""
-    app.request_class = ServiceRequest
-
-    @app.before_request
-    async def refuse_nul_in_query() -> None:
-        # Every query parameter, even one the route ignores: the contract names no exception.
-        if request.routing_exception is not None:
-            return
+async def refuse_unacceptable_input() -> None:
+    """Refuse what no route may take: a NUL (or lone surrogate) in any query parameter, even
+    one the route ignores (the contract names no exception), and a non-JSON body where a
+    route declares a JSON request schema: 415, where Quart itself would answer a plain 400.
+    """
+    if request.routing_exception is not None:
+        return
+    if request.query_string:
         # Each parameter's values as one text, named by the parameter.
         texts = {key: "".join(values) for key, values in request.args.lists()}
         if fields := unstorable_text(texts):
             raise InvalidInput.for_fields(fields)
-
-    @app.before_request
-    async def require_json_body() -> None:
-        """Refuse a non-JSON body with 415 where a route declares a JSON request schema.
-
-        Quart itself answers a wrong Content-Type with a plain 400; the contract wants 415.
-        """
-        view = current_app.view_functions.get(request.endpoint or "")
-        if not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE) or request.is_json:
-            return
-        if not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) or await request.get_data():
-            raise UnsupportedMediaType(
-                f"Send the body as application/json, not {request.mimetype or 'nothing'}"
-            )
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE) or request.is_json:
+        return
+    if not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) or await request.get_data():
+        raise UnsupportedMediaType(
+            f"Send the body as application/json, not {request.mimetype or 'nothing'}"
+        )

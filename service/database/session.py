@@ -61,12 +61,12 @@ class Database:
                 await self.engine.dispose()
             self.engine = self.sessionmaker = self.read_sessionmaker = None
 
-        @app.teardown_request
-        async def close_request_session(_exc: BaseException | None) -> None:
-            await self._bounded(AsyncSession.close)  # rolls back what was not committed
-            g.pop("db_session", None)
-
         app.extensions["database"] = self
+
+    async def close_request_session(self) -> None:
+        """Close the request's session, if it opened one: rolls back what was not committed."""
+        await self._bounded(AsyncSession.close)
+        g.pop("db_session", None)
 
     def session(self) -> AsyncSession:
         """The current request's session, opened on first use (which starts its deadline)."""

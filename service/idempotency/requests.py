@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from quart import Quart, current_app, g, request
+from quart import current_app, g, request
 
 from service.common.openapi import document_operation
 from service.common.requests import header_parameter
@@ -136,28 +136,25 @@ def caller_scope() -> str:
     return scope
 
 
-def init_app(app: Quart) -> None:
-    """Release the claims of requests that end without a committed answer.
+async def release_unanswered_claim() -> None:
+    """Release the claim of a request that ends without a committed answer (teardown).
 
     Every claimed request whose commit did not visibly succeed goes through it: the
     DELETE's own condition (no answer stored) decides, so a committed answer, even one
     whose commit seemed to fail, stays.
     """
-
-    @app.teardown_request
-    async def release_unanswered_claim(_exc: BaseException | None) -> None:
-        claim: services.Claim | None = g.pop("idempotency_claim", None)
-        if claim is None:
-            return
-        # Whatever the request left open goes first (on SQLite it would hold the lock); on
-        # a lost connection nothing of it is held any more.
-        with suppress(Exception):
-            await db.rollback_request()
-        try:
-            async with db.session_for_task() as session, session.begin():
-                await services.release_claim(session, claim)
-        except Exception:  # the lease expires; a retry then takes the key over
-            logger.warning("could not release an Idempotency-Key claim", exc_info=True)
+    claim: services.Claim | None = g.pop("idempotency_claim", None)
+    if claim is None:
+        return
+    # Whatever the request left open goes first (on SQLite it would hold the lock); on
+    # a lost connection nothing of it is held any more.
+    with suppress(Exception):
+        await db.rollback_request()
+    try:
+        async with db.session_for_task() as session, session.begin():
+            await services.release_claim(session, claim)
+    except Exception:  # the lease expires; a retry then takes the key over
+        logger.warning("could not release an Idempotency-Key claim", exc_info=True)
 
 
 async def _fingerprint(secret: str) -> str:

@@ -78,12 +78,11 @@ class Limiter:
     store: MemoryGCRAStore | RedisGCRAStore
 
     def init_app(self, app: Quart) -> None:
-        """Count requests on `app`; its settings choose the store (Redis when configured)."""
+        """Count requests on `app` (`check_request` and `add_headers` run in its hooks);
+        its settings choose the store (Redis when configured)."""
         settings: Settings = app.extensions["settings"]
         self.store = RedisGCRAStore() if settings.REDIS_URL else MemoryGCRAStore()
         app.extensions["rate_limits"] = {}
-        app.before_request(self.check_request)
-        app.after_request(self.add_headers)
 
     def limits_for(self, app: Quart, endpoint: str) -> list[tuple[str, RateLimit]] | None:
         """Every (label, limit) that applies to an endpoint, or None when it is exempt."""
@@ -146,10 +145,10 @@ class Limiter:
             message = f"Too many requests; retry in {retry_after} seconds"
             raise RateLimited(message, headers={"Retry-After": str(retry_after)})
 
-    async def add_headers(self, response: Response) -> Response:
+    def add_headers(self, response: Response) -> None:
         """RateLimit-* on every counted response, the 429s included."""
-        response.headers.update(g.get("rate_limit_headers", {}))
-        return response
+        if "rate_limit_headers" in g:
+            response.headers.update(g.rate_limit_headers)
 
 
 def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:
