@@ -24,6 +24,7 @@ from cashews import Cache as CashewsCache
 from cashews.key import get_cache_key
 from quart import Quart, current_app
 
+from service.cache_store import InProcessStore, RedisStore, Store
 from service.errors import CacheUnavailable
 from service.metrics import Metrics
 
@@ -45,6 +46,7 @@ class Cache:
     """`cached`, `memoize`, `delete` and `delete_memoized`, on top of a cashews cache."""
 
     metrics: Metrics  # the app's, from init_app
+    store: Store  # made with the connection
 
     def __init__(self) -> None:
         self.backend = CashewsCache(name="service")
@@ -57,6 +59,7 @@ class Cache:
         self.prefix = f"{settings.REDIS_KEY_PREFIX}{KEY_VERSION}:"
         self.ttl = settings.CACHE_TTL
         self.metrics = app.extensions["metrics"]
+        redis = app.extensions["redis_client"]  # connected before this (registered first)
 
         async def connect() -> None:
             self.backend = CashewsCache(name="service")
@@ -75,6 +78,8 @@ class Cache:
             else:
                 self.backend.setup("mem://", size=100_000)
             await self._safely("connect", self.backend.init())  # start with Redis down
+            client = redis.client
+            self.store = RedisStore(client) if client is not None else InProcessStore(self.backend)
 
         async def disconnect() -> None:
             await self._safely("close", self.backend.close())
@@ -88,11 +93,12 @@ class Cache:
         """The cached value of `key` in `namespace`, computed on a miss (once at a time,
         unless `lock` is False: then a miss costs less than the lock would save)."""
         full_key = f"{self.prefix}{namespace}:{key}"
-        read = self.backend.get_many(self.generation_key(namespace), full_key)
-        found = await self._safely("read", read)
+        found = await self._safely(
+            "read", self.store.read(self.generation_key(namespace), full_key)
+        )
         if found is _FAILED:
             return await compute()
-        generation, entry = int(found[0] or 0), found[1]
+        generation, entry = found
         hit = _value_of(entry, generation)
         self.metrics.cache_requests.labels("miss" if hit is _MISSING else "hit").inc()
         if hit is _MISSING:
@@ -103,8 +109,8 @@ class Cache:
                     )
                 if hit is _MISSING:
                     hit = await compute()
-                    entry = [generation, hit]
-                    await self._safely("write", self.backend.set(full_key, entry, expire=self.ttl))
+                    write = self.store.write(full_key, [generation, hit], self.ttl)
+                    await self._safely("write", write)
         return hit  # type: ignore[no-any-return]
 
     def memoize(
@@ -135,31 +141,25 @@ class Cache:
         return decorator
 
     def delete(self, *namespaces: str) -> None:
-        """Drop these namespaces with the current request's commit (STYLE rule 13).
-
-        Before the commit the invalidation is recorded, and when Redis cannot take it the
-        write is refused (503, rolled back): committed, it would leave other instances
-        serving the old value until CACHE_TTL. After the commit it is done again, for the
-        readers that re-cached the old row between the two.
-        """
+        """Drop these namespaces with the current request's commit (STYLE rule 13): before
+        it (refused, 503, when Redis cannot take it: committed, other instances would serve
+        the old value until CACHE_TTL) and again after it, for readers that re-cached the
+        old row between the two."""
         transaction = current_app.extensions["database"]
         transaction.before_commit(partial(self.invalidate, *namespaces, required=True))
         transaction.after_commit(partial(self.invalidate, *namespaces))
 
     def delete_memoized(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """`delete` the namespace a memoized function's result has for these arguments."""
+        # `delete` the namespace a memoized function's result has for these arguments.
         self.delete(get_cache_key(function, self._templates[function], args, kwargs))
 
     async def invalidate(self, *namespaces: str, required: bool = False) -> None:
-        """Make every entry of these namespaces unreachable, on every instance, now.
-
-        A failure is logged and counted; with `required` it also raises `CacheUnavailable`.
-        """
-        for namespace in namespaces:
-            key = self.generation_key(namespace)
-            bumped = await self._safely("invalidate", self.backend.incr(key, expire=GENERATION_TTL))
-            if bumped is _FAILED and required:  # entries expire by TTL; only `required` refuses
-                raise CacheUnavailable()
+        """Make every entry of these namespaces unreachable, on every instance, now (one
+        round trip); a failure is logged and counted, and with `required` it raises."""
+        keys = [self.generation_key(namespace) for namespace in namespaces]
+        bumped = await self._safely("invalidate", self.store.bump(keys, GENERATION_TTL))
+        if bumped is _FAILED and required:  # entries expire by TTL; only `required` refuses
+            raise CacheUnavailable()
 
     def generation_key(self, namespace: str) -> str:
         """The key of a namespace's generation, which every write to it bumps."""

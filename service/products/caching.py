@@ -13,12 +13,13 @@ from service.common.pagination import Keyset
 from service.extensions import cache, db
 from service.products import services
 from service.products.schemas import SORT_TYPES, ProductCursorQuery, ProductPageQuery, ProductRead
-from service.users.caching import JSONDict, stats_json
+from service.users.caching import STATS, JSONDict
 
 LISTS = "products:list"
+ITEM = "product:{product_id}"
 
 
-@cache.memoize("product:{product_id}", lock=False)
+@cache.memoize(ITEM, lock=False)
 async def product_json(product_id: int) -> JSONDict:
     """One product as JSON data; raises ProductNotFound (never cached)."""
     product = await services.get_product(db.session(), product_id)
@@ -50,10 +51,8 @@ async def cursor_page_json(query: ProductCursorQuery) -> JSONDict:
 
 def delete(product_ids: Iterable[int], owner_id: int) -> None:
     """Drop the items, every list page and the owner's stats with the write's commit."""
-    cache.delete(LISTS)
-    for product_id in product_ids:
-        cache.delete_memoized(product_json, product_id)
-    cache.delete_memoized(stats_json, owner_id)
+    items = [ITEM.format(product_id=product_id) for product_id in product_ids]
+    cache.delete(LISTS, *items, STATS.format(user_id=owner_id))
 
 
 def _dump(products: Iterable[Any]) -> list[JSONDict]:

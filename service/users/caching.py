@@ -15,6 +15,7 @@ from service.users.schemas import UserRead
 JSONDict = dict[str, Any]
 # A user's namespace: every user write bumps its generation (auth.recent relies on it).
 USER_NAMESPACE = "user:{user_id}"
+STATS = "stats:{user_id}"
 
 
 @cache.memoize(USER_NAMESPACE, lock=False)
@@ -24,7 +25,7 @@ async def user_json(user_id: int) -> JSONDict:
     return UserRead.model_validate(user).model_dump(mode="json")
 
 
-@cache.memoize("stats:{user_id}")
+@cache.memoize(STATS)
 async def stats_json(user_id: int) -> JSONDict:
     """A user's product count and value; product writes drop it for the owner."""
     stats = await services.user_stats(db.session(), user_id)

@@ -1,0 +1,59 @@
+"""Where the cache's entries and generations live, behind the three operations it runs on
+every cached read and write: read, write and bump.
+
+With Redis they go straight to the app's redis-py client, one round trip each: cashews'
+command chain cost more CPU than the round trip itself. Values are stored as cashews stores
+them (JSON text, counters as integers), so its lock and in-process backend share the format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from cashews import Cache as CashewsCache
+from redis.asyncio import Redis
+
+
+class Store(Protocol):
+    async def read(self, generation_key: str, key: str) -> tuple[int, Any]: ...
+    async def write(self, key: str, entry: Any, ttl: int) -> None: ...
+    async def bump(self, generation_keys: Iterable[str], ttl: int) -> None: ...
+
+
+class RedisStore:
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+
+    async def read(self, generation_key: str, key: str) -> tuple[int, Any]:
+        generation, entry = await self.client.mget(generation_key, key)
+        return int(generation or 0), None if entry is None else json.loads(entry)
+
+    async def write(self, key: str, entry: Any, ttl: int) -> None:
+        await self.client.set(key, json.dumps(entry), ex=ttl)
+
+    async def bump(self, generation_keys: Iterable[str], ttl: int) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in generation_keys:
+                pipe.incr(key)
+                pipe.expire(key, ttl)
+            await pipe.execute()
+
+
+class InProcessStore:
+    """cashews' in-process backend (without REDIS_URL: one process only)."""
+
+    def __init__(self, backend: CashewsCache) -> None:
+        self.backend = backend
+
+    async def read(self, generation_key: str, key: str) -> tuple[int, Any]:
+        generation, entry = await self.backend.get_many(generation_key, key)
+        return int(generation or 0), entry
+
+    async def write(self, key: str, entry: Any, ttl: int) -> None:
+        await self.backend.set(key, entry, expire=ttl)
+
+    async def bump(self, generation_keys: Iterable[str], ttl: int) -> None:
+        for key in generation_keys:
+            await self.backend.incr(key, expire=ttl)
