@@ -22,9 +22,19 @@ class Store(Protocol):
     async def bump(self, generation_keys: Iterable[str], ttl: int) -> None: ...
 
 
+# INCR and EXPIRE for every key given, as one command.
+BUMP = """
+for _, key in ipairs(KEYS) do
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[1])
+end
+"""
+
+
 class RedisStore:
     def __init__(self, client: Redis) -> None:
         self.client = client
+        self._bump = client.register_script(BUMP)
 
     async def read(self, generation_key: str, key: str) -> tuple[int, Any]:
         generation, entry = await self.client.mget(generation_key, key)
@@ -34,11 +44,7 @@ class RedisStore:
         await self.client.set(key, json.dumps(entry), ex=ttl)
 
     async def bump(self, generation_keys: Iterable[str], ttl: int) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in generation_keys:
-                pipe.incr(key)
-                pipe.expire(key, ttl)
-            await pipe.execute()
+        await self._bump(keys=list(generation_keys), args=[ttl])
 
 
 class InProcessStore:

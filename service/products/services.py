@@ -70,9 +70,7 @@ async def product_ids_of(session: AsyncSession, *, owner_id: int) -> list[int]:
 
 
 async def create_product(session: AsyncSession, *, owner_id: int, data: ProductCreate) -> Product:
-    """A new product owned by `owner_id`; raises SkuTaken."""
-    if await find_product_by_sku(session, data.sku) is not None:
-        raise SkuTaken()
+    """A new product owned by `owner_id`; raises SkuTaken (the unique constraint decides)."""
     product = Product(**data.model_dump(), owner_id=owner_id)
     session.add(product)
     await flush_unique(session, SkuTaken)
