@@ -21,7 +21,7 @@ STATS = "stats:{user_id}"
 @cache.memoize(USER_NAMESPACE, lock=False)
 async def user_json(user_id: int) -> JSONDict:
     """One user as JSON data; raises UserNotFound (never cached)."""
-    user = await services.get_user(db.session(), user_id)
+    user = await services.user_row(db.session(), user_id)
     return UserRead.model_validate(user).model_dump(mode="json")
 
 

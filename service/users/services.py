@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, Row, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.sessions import end_sessions
-from service.common.pagination import page_of
 from service.database import find_row, flush_unique
 from service.extensions import passwords
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User
 from service.users.schemas import UserCreate, UserStats, UserUpdate
+
+# Hot reads, built once: SQLAlchemy derives a statement's cache key per statement object,
+# which cost more than running the query; rows, not ORM objects, since they are only read.
+USER_BY_ID = select(User.__table__).where(User.id == bindparam("user_id"))
+USER_PAGE = (
+    select(User.__table__).order_by(User.id).offset(bindparam("skip")).limit(bindparam("rows"))
+)
+USER_COUNT = select(func.count()).select_from(User.__table__)
+
+
+async def user_row(session: AsyncSession, user_id: int) -> Row[Any]:
+    """The user with this id, as a row to read; raises UserNotFound."""
+    row = (await session.execute(USER_BY_ID, {"user_id": user_id})).first()
+    if row is None:
+        raise UserNotFound(user_id)
+    return row
 
 
 async def get_user(session: AsyncSession, user_id: int, *, for_update: bool = False) -> User:
@@ -32,9 +48,13 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def list_users(
     session: AsyncSession, *, offset: int, limit: int
-) -> tuple[Sequence[User], int]:
-    """One page of users by id, and the total count."""
-    return await page_of(session, select(User).order_by(User.id), offset=offset, limit=limit)
+) -> tuple[Sequence[Row[Any]], int]:
+    """One page of users by id (rows), and the total count; past the end nothing is read."""
+    total = int(await session.scalar(USER_COUNT) or 0)
+    if offset >= total:
+        return [], total
+    page = {"skip": offset, "rows": min(limit, total - offset)}
+    return (await session.execute(USER_PAGE, page)).all(), total
 
 
 async def list_users_after(
