@@ -58,7 +58,8 @@ class ServiceApp(Quart):
         """
         value, *rest = result if isinstance(result, tuple) else (result,)
         if isinstance(value, BaseModel):
-            result = (self.json.response(value), *rest)
+            body = self.json.response(value)
+            result = (body, *rest) if rest else body
         return await super().make_response(result)
 
     async def send_static_file(self, filename: str) -> Response:

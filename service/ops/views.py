@@ -7,9 +7,10 @@ from pathlib import Path
 import swagger_ui
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response
-from quart_schema import hide, tag_blueprint, validate_response
+from quart_schema import hide, tag_blueprint
 
 from service.common.files import send_named_file
+from service.common.responses import validate_response
 from service.metrics import current_metrics
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse
