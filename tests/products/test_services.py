@@ -31,7 +31,8 @@ async def _user(session: AsyncSession, email: str = "owner@example.com") -> User
 async def _product(session: AsyncSession, owner: User, **fields: Any) -> Product:
     values: dict[str, Any] = {"name": "Widget", "sku": new_sku(), "price_cents": 100}
     values.update(fields)
-    return await services.create_product(session, owner_id=owner.id, data=ProductCreate(**values))
+    row = await services.create_product(session, owner_id=owner.id, data=ProductCreate(**values))
+    return await services.get_product(session, row.id)  # the ORM object, to update
 
 
 async def test_create_product_sets_owner_and_timestamps(session: AsyncSession) -> None:
@@ -41,7 +42,12 @@ async def test_create_product_sets_owner_and_timestamps(session: AsyncSession) -
     assert product.owner_id == owner.id
     assert product.description == "Blue"
     assert product.created_at.tzinfo is not None
-    assert await services.get_product(session, product.id) is product
+    fetched = await services.get_product(session, product.id)
+    assert (fetched.sku, fetched.owner_id, fetched.created_at) == (
+        product.sku,
+        product.owner_id,
+        product.created_at,
+    )
 
 
 async def test_create_product_with_taken_sku_raises_sku_taken(session: AsyncSession) -> None:
