@@ -12,7 +12,7 @@ from typing import Any
 
 from quart import Blueprint, request
 from quart_jwt_extended import decode_token
-from quart_schema import document_request, document_response, validate_request
+from quart_schema import document_request, document_response
 from quart_schema.conversion import model_load
 from quart_schema.validation import RequestSchemaValidationError
 
@@ -24,8 +24,8 @@ from service.auth.services import authenticate_user
 from service.auth.tokens import INVALID_TOKEN, SESSION_ID, TokenClaims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
-from service.common.responses import validate_response
 from service.common.schemas import ErrorBody
+from service.common.validation import validate_request, validate_response
 from service.errors import InvalidInput
 from service.extensions import db, tokens
 from service.rate_limit import from_setting, rate_limit

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from quart import Blueprint
 from quart.typing import ResponseReturnValue, RouteCallable
 from quart.views import MethodView
-from quart_schema import document_response, validate_request
+from quart_schema import document_response
 
 from service.auth.guards import auth_required
 from service.common.conditional import tagged_write
 from service.common.openapi import NoContent, errors
-from service.common.responses import validate_response
+from service.common.validation import validate_request, validate_response
 
 Headers = dict[str, str]
 

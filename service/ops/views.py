@@ -10,7 +10,7 @@ from quart import Blueprint, Response
 from quart_schema import hide, tag_blueprint
 
 from service.common.files import send_named_file
-from service.common.responses import validate_response
+from service.common.validation import validate_response
 from service.metrics import current_metrics
 from service.ops.checks import readiness
 from service.ops.schemas import HealthResponse, ReadinessResponse

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from quart import Blueprint, request
 from quart.views import MethodView
-from quart_schema import validate_querystring, validate_request
+from quart_schema import validate_querystring
 
 from service.auth.guards import auth_required, authenticate, current_user
 from service.common.conditional import require_if_match, tagged_read
 from service.common.openapi import errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
-from service.common.responses import validate_response
 from service.common.urls import created_url
+from service.common.validation import validate_request, validate_response
 from service.common.views import Headers, add_class_view, item_removal, item_write
 from service.extensions import cache, db
 from service.idempotency.requests import accepts_idempotency_key, idempotent
