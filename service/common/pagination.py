@@ -70,16 +70,14 @@ def page_headers(query: PageQuery, total: int) -> dict[str, str]:
         links["next"] = query.page + 1
     if query.page > 1:  # past the end, the previous page is the last one
         links["prev"] = min(query.page - 1, last)
+    # The request's own query, other parameters kept, page and per_page last.
+    kept = {k: v for k, v in request.args.items() if k not in {"page", "per_page"}}
+    base = public_url(f"{request.root_path}{request.path}")
     link = ", ".join(
-        f'<{_page_url(page, query.per_page)}>; rel="{rel}"' for rel, page in links.items()
+        f'<{base}?{urlencode({**kept, "page": page, "per_page": query.per_page})}>; rel="{rel}"'
+        for rel, page in links.items()
     )
     return {"X-Total-Count": str(total), "Link": link}
-
-
-def _page_url(page: int, per_page: int) -> str:
-    args: dict[str, Any] = {k: v for k, v in request.args.items() if k not in {"page", "per_page"}}
-    args.update(page=page, per_page=per_page)
-    return public_url(f"{request.root_path}{request.path}?{urlencode(args)}")
 
 
 class Keyset:

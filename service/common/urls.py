@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from quart import current_app, request, url_for
+from quart import current_app, request
 
 from service.config import Settings
 
@@ -24,10 +24,10 @@ def public_url(target: str) -> str:
 
 
 def created_url(item_id: int) -> str:
-    """The public URL of a new item under the collection this request was routed to.
+    """The public URL of a new item under the collection this request was posted to.
 
-    Built from the matched collection rather than an item endpoint's name, so a view works
-    under whatever name it was registered (`View.as_view(name)`).
+    Built from the request's own path rather than an item endpoint's name, so a view works
+    under whatever name it was registered (`View.as_view(name)`), and without building a
+    URL through the route map.
     """
-    collection: str = url_for(request.endpoint or "")
-    return public_url(f"{collection.rstrip('/')}/{item_id}")
+    return public_url(f"{request.root_path}{request.path.rstrip('/')}/{item_id}")
