@@ -15,7 +15,7 @@ from service.config import Settings
 
 # Server-side TCP keepalives (seconds): PostgreSQL drops the sessions of clients that
 # vanished in a partition instead of holding their locks and slots. asyncpg has no client
-# socket options; on our side the deadlines below and the pool's pre-ping do that job.
+# socket options; on our side the deadlines below and `_closed_on_checkout` do that job.
 SERVER_KEEPALIVES = {
     "tcp_keepalives_idle": "30",
     "tcp_keepalives_interval": "10",
