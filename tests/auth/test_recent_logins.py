@@ -38,11 +38,17 @@ async def signed_up_and_confirmed(
     body = {"email": email, "password": PASSWORD}
     user = await client.post(f"{signup.url}/api/v1/users/", json={**body, "name": "Someone"})
     assert user.status_code == 201
-    pair: dict[str, Any] = (await client.post(f"{signup.url}/api/v1/auth/login", json=body)).json()
+    pair = await log_in(client, signup, email)
     for _ in range(2):
         me = await client.get(f"{confirmer.url}/api/v1/users/me", headers=auth(pair))
         assert me.status_code == 200
     return {"id": user.json()["id"], **pair}
+
+
+async def log_in(client: httpx.AsyncClient, server: Server, email: str) -> dict[str, Any]:
+    body = {"email": email, "password": PASSWORD}
+    pair: dict[str, Any] = (await client.post(f"{server.url}/api/v1/auth/login", json=body)).json()
+    return pair
 
 
 def auth(pair: dict[str, Any]) -> dict[str, str]:
@@ -89,14 +95,7 @@ async def test_an_admin_demoted_on_one_instance_is_no_admin_on_the_other(
     async with httpx.AsyncClient() as client:
         admin = await signed_up_and_confirmed(client, one, other, "admin@example.com")
         await make_admin(postgres_backend.settings(), admin["id"])
-        admin.update(
-            (
-                await client.post(
-                    f"{one.url}/api/v1/auth/login",
-                    json={"email": "admin@example.com", "password": PASSWORD},
-                )
-            ).json()
-        )
+        admin.update(await log_in(client, one, "admin@example.com"))  # now as an admin
         listed = await client.get(f"{other.url}/api/v1/users/", headers=auth(admin))
         assert listed.status_code == 200  # confirmed as an admin on `other`
         demoted = await client.patch(
