@@ -16,6 +16,7 @@ from service.common.cors import init_cors
 from service.common.files import send_named_file
 from service.common.json import JSONProvider
 from service.common.requests import ServiceRequest
+from service.common.sessions import NoSessions
 from service.common.urls import public_url
 from service.config import Settings, get_settings
 from service.error_handlers import register_error_handlers
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     metrics.init_app(app)
     init_request_hooks(app)
     app.request_class = ServiceRequest
+    app.session_interface = NoSessions()
     db.init_app(app)
     redis_client.init_app(app)
     cache.init_app(app)

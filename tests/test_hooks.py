@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from quart import Blueprint
+from quart.sessions import SecureCookieSessionInterface
 
 from service import observability
 from service.app import create_app
@@ -253,3 +254,17 @@ async def test_console_logs_of_a_request_show_its_id(
         await test_app.test_client().get("/health", headers={"X-Request-ID": "console-1"})
     lines = capsys.readouterr().err.splitlines()
     assert any("[console-1] service.access: GET /health 200" in line for line in lines)
+
+
+async def test_no_cookie_session_is_opened_or_signed(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Quart's default interface built an itsdangerous signer on every request, for a cookie
+    # this bearer-token API never reads.
+    def refuse(*_: Any) -> None:
+        raise AssertionError("a session cookie signer was built")
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", refuse)
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
