@@ -19,10 +19,16 @@ from service.users.schemas import UserCreate, UserStats, UserUpdate
 # Hot reads, built once: SQLAlchemy derives a statement's cache key per statement object,
 # which cost more than running the query; rows, not ORM objects, since they are only read.
 USER_BY_ID = select(User.__table__).where(User.id == bindparam("user_id"))
-USER_PAGE = (
-    select(User.__table__).order_by(User.id).offset(bindparam("skip")).limit(bindparam("rows"))
-)
 USER_COUNT = select(func.count()).select_from(User.__table__)
+# A page and the total in one round trip: the count is a subquery the database runs once.
+USER_PAGE = (
+    select(User.__table__, USER_COUNT.scalar_subquery().label("total"))
+    .order_by(User.id)
+    .offset(bindparam("skip"))
+    .limit(bindparam("rows"))
+)
+# OFFSET and LIMIT take a signed 64-bit integer; a page past this has no rows anyway.
+MAX_ROWS = 2**63 - 1
 
 
 async def user_row(session: AsyncSession, user_id: int) -> Row[Any]:
@@ -49,12 +55,12 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 async def list_users(
     session: AsyncSession, *, offset: int, limit: int
 ) -> tuple[Sequence[Row[Any]], int]:
-    """One page of users by id (rows), and the total count; past the end nothing is read."""
-    total = int(await session.scalar(USER_COUNT) or 0)
-    if offset >= total:
-        return [], total
-    page = {"skip": offset, "rows": min(limit, total - offset)}
-    return (await session.execute(USER_PAGE, page)).all(), total
+    """One page of users by id (rows), and the total count: one query, two past the end."""
+    page = {"skip": min(offset, MAX_ROWS), "rows": min(limit, MAX_ROWS)}
+    rows = (await session.execute(USER_PAGE, page)).all()
+    if not rows:
+        return [], int(await session.scalar(USER_COUNT) or 0)
+    return rows, rows[0].total
 
 
 async def list_users_after(

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.sessions import list_sessions, new_session_id, start_session
@@ -268,6 +269,23 @@ async def test_list_users_pages_by_id_with_the_total(session: AsyncSession) -> N
     assert ([user.id for user in page], total) == (sorted(ids)[1:3], 5)
     rest, total = await services.list_users(session, offset=3, limit=10**12)
     assert ([user.id for user in rest], total) == (sorted(ids)[3:], 5)
+
+
+async def test_a_page_of_users_and_the_total_are_one_statement(session: AsyncSession) -> None:
+    await _users(session, 3)
+    bind = session.sync_session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page, total = await services.list_users(session, offset=1, limit=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert (len(page), total, len(statements)) == (1, 3, 1)
 
 
 async def test_list_users_past_the_end_is_empty_with_the_total(session: AsyncSession) -> None:
