@@ -77,6 +77,18 @@ class Database:
             g.db_deadline.start()
         return cast(AsyncSession, g.db_session)
 
+    async def one_statement_session(self) -> AsyncSession:
+        """The session of a request whose whole write is one statement: it commits on its
+        own, with no BEGIN and COMMIT round trips. So the work due before the commit
+        (`before_commit`) runs now, before the statement. A request that has opened its
+        session already keeps it, and its transaction.
+        """
+        if "db_session" not in g:
+            for callback in g.pop("before_commit", []):
+                await callback()
+            g.db_session = self.session_for_task(autocommit=True)
+        return self.session()
+
     def session_for_task(self, *, autocommit: bool = False) -> AsyncSession:
         """A new session owned by the caller (CLI commands, background work)."""
         maker = self.read_sessionmaker if autocommit else self.sessionmaker

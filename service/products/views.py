@@ -50,10 +50,9 @@ class ProductCollection(MethodView):
         """Create a product owned by the caller."""
 
         async def create() -> tuple[ProductRead, int, Headers]:
-            product = await services.create_product(
-                db.session(), owner_id=current_user.id, data=data
-            )
-            caching.delete([], owner_id=product.owner_id)
+            caching.delete([], owner_id=current_user.id)
+            session = await db.one_statement_session()  # one INSERT, unless a key was claimed
+            product = await services.create_product(session, owner_id=current_user.id, data=data)
             return ProductRead.model_validate(product), 201, {"Location": created_url(product.id)}
 
         return await idempotent(create)

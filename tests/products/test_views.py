@@ -7,7 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import Connection, event
 
+from service.config import Settings
+from service.extensions import db
 from tests.factories import bearer, create_product, product_body
 
 User = tuple[dict[str, Any], str]
@@ -60,6 +63,38 @@ async def test_create_with_valid_body_is_201_with_location_and_caller_as_owner(
     assert response.headers["Location"].endswith(f"/api/v1/products/{product['id']}")
     fetched = await client.get(urlsplit(response.headers["Location"]).path)
     assert await _json(fetched) == product
+
+
+@pytest.mark.parametrize("key", [None, "retry-1"])
+async def test_create_is_one_insert_in_a_transaction_only_with_a_key(
+    client: Any, owner: User, settings: Settings, key: str | None
+) -> None:
+    # Without an Idempotency-Key the INSERT commits alone: no BEGIN or COMMIT round trips.
+    # With one, the stored answer must commit with the product, so both share a transaction.
+    assert db.engine is not None
+    ran: list[tuple[str, str | None]] = []
+
+    def record(connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        isolation = connection.get_execution_options().get("isolation_level")
+        ran.append((statement.split()[0], isolation))
+
+    headers = bearer(owner[1]) | ({"Idempotency-Key": key} if key else {})
+    # A login confirmed this recently costs no query (auth.recent): only the write is left.
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        response = await client.post("/api/v1/products/", json=product_body(), headers=headers)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    assert response.status_code == 201
+    inserts = [isolation for verb, isolation in ran if verb == "INSERT"]
+    if key is not None:
+        assert inserts
+        assert "AUTOCOMMIT" not in inserts
+    elif settings.REDIS_URL:
+        assert ran == [("INSERT", "AUTOCOMMIT")]
+    else:  # no Redis, no recent-login answers: the login's query opened the transaction
+        assert ran == [("SELECT", None), ("INSERT", None)]
 
 
 async def test_create_without_description_stores_null(client: Any, owner: User) -> None:
