@@ -33,17 +33,21 @@ from service.extensions import (
     tracing,
 )
 from service.hooks import init_request_hooks
+from service.http_connection import ServiceConnection
 from service.instance import with_instance_secrets
 from service.logs import configure_logging
 
 
 class ServiceApp(Quart):
-    """Quart whose request transaction commits after the view returns.
+    """Quart whose request transaction commits after the view returns, and whose requests
+    are served in the server's task (`ServiceConnection`).
 
     Committing here, before the response is made, means a failed commit goes through the
     error handlers (a 409 or 500), never a false 201. The view and the commit share the
     request's database deadline (a 503 when the database stays silent past it).
     """
+
+    asgi_http_class = ServiceConnection
 
     async def dispatch_request(self, request_context: Any = None) -> Any:
         async with db.request_deadline():

@@ -1,0 +1,61 @@
+"""`ServiceConnection`: Quart's HTTP connection, run in the task the server gave the request."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
+from quart.asgi import ASGIHTTPConnection, _handle_exception
+from quart.typing import ResponseTypes
+from quart.wrappers import Request, Response
+
+
+class ServiceConnection(ASGIHTTPConnection):
+    """Quart's connection, with one task per request instead of three.
+
+    Quart starts a task that reads the body, another that handles the request, and a third
+    for the time limit on sending the answer, and waits on them; on a small request that
+    machinery cost more than all the service's hooks. Here the request is handled in the
+    server's own task, the answer's time limit is a timer (`asyncio.timeout`), and only
+    the body reader is a task. As in Quart, a client that disconnects before its answer
+    has the work on its request cancelled.
+    """
+
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        request = self._create_request_from_scope(send)
+        handler = cast(asyncio.Task[None], asyncio.current_task())
+        reader = asyncio.ensure_future(self.handle_messages(request, receive))
+
+        def stop_if_client_left(_: object) -> None:
+            handler.cancel()  # the reader ends early only when the client disconnects
+
+        reader.add_done_callback(stop_if_client_left)
+        try:
+            if "Expect" in request.headers:
+                await asyncio.sleep(0)  # the reader asks first, so `100 Continue` goes out first
+            await self.handle_request(request, send)
+        except asyncio.CancelledError:
+            if not reader.done() or reader.cancelled():
+                raise  # cancelled from outside: the server is stopping
+            if (error := reader.exception()) is not None:
+                raise error from None
+            handler.uncancel()  # the client left: its work is stopped, nothing to answer
+        finally:
+            reader.remove_done_callback(stop_if_client_left)
+            reader.cancel()
+
+    async def handle_request(self, request: Request, send: ASGISendCallable) -> None:
+        try:
+            response: ResponseTypes = await self.app.handle_request(request)
+        except Exception as error:  # noqa: BLE001  (raised only in debug and testing: Quart shows it)
+            response = await _handle_exception(self.app, error)
+        if isinstance(response, Response) and response.timeout != Ellipsis:
+            timeout = cast(float | None, response.timeout)
+        else:
+            timeout = self.app.config["RESPONSE_TIMEOUT"]
+        try:
+            async with asyncio.timeout(timeout):
+                await self._send_response(send, response)
+        except TimeoutError:
+            pass  # as Quart: a client too slow to take its answer gets no more of it

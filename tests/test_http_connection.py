@@ -1,0 +1,111 @@
+"""ServiceConnection: a request is served in the server's task, and a client that
+disconnects before its answer has the work on its request stopped, as in Quart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from quart import Blueprint
+
+from service.app import create_app
+from service.config import Settings
+
+Message = dict[str, Any]
+
+slow = Blueprint("slow_probe", __name__)
+view_state: dict[str, asyncio.Event] = {}
+
+
+@slow.get("/_slow")
+async def wait_long() -> dict[str, str]:
+    view_state["started"].set()
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        view_state["cancelled"].set()
+        raise
+    return {"status": "late"}
+
+
+def http_scope(path: str) -> Message:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+def receiver(client_left: asyncio.Event) -> Callable[[], Awaitable[Message]]:
+    """The request (no body), then `http.disconnect` once `client_left` is set."""
+    requested = False
+
+    async def receive() -> Message:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await client_left.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def test_a_request_starts_one_task_only(settings: Settings) -> None:
+    app = create_app(settings)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    loop = asyncio.get_running_loop()
+    created: list[Coroutine[Any, Any, Any]] = []
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
+    ) -> asyncio.Task[Any]:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **options)
+
+    async with app.test_app():
+        loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
+        try:
+            await app(http_scope("/health"), receiver(asyncio.Event()), send)
+        finally:
+            loop.set_task_factory(default_factory)
+    assert sent[0]["status"] == 200
+    # The body's reader; Quart's own connection started three (reader, handler, send timer).
+    assert [coro.__qualname__ for coro in created] == ["ASGIHTTPConnection.handle_messages"]
+
+
+async def test_a_client_that_leaves_has_its_work_stopped_and_gets_nothing(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    app.register_blueprint(slow)
+    view_state.update(started=asyncio.Event(), cancelled=asyncio.Event())
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    client_left = asyncio.Event()
+    async with app.test_app():
+        serving = asyncio.ensure_future(app(http_scope("/_slow"), receiver(client_left), send))
+        await asyncio.wait_for(view_state["started"].wait(), 5)
+        client_left.set()
+        await asyncio.wait_for(serving, 5)  # returns: a client leaving is no error
+    assert view_state["cancelled"].is_set()
+    assert sent == []
