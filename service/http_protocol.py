@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from http import HTTPStatus
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -54,6 +56,13 @@ class ServiceProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             raise Refused
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = JoinedWrites(self.transport, self.loop)  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        if self.cycle is not None and isinstance(self.cycle.transport, JoinedWrites):
+            self.cycle.transport.flush()  # before uvicorn may close the real transport
+        super().on_response_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -96,6 +105,43 @@ class ServiceProtocol(HttpToolsProtocol):
             cycle.keep_alive = False
             return True
         return None
+
+
+class JoinedWrites:
+    """A response's writes, made in one turn of the event loop, sent as one.
+
+    uvicorn writes a response's head and its body separately, and each write is a send()
+    system call and a TCP segment of its own. What is written is held until the response
+    completes (`flush`, from the protocol) or the loop turns (a streamed body), so nothing
+    waits longer than that.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)  # anything else uvicorn asks the transport
 
 
 def _refusal(headers: list[tuple[bytes, bytes]], *, upgrading: bool) -> tuple[int, str] | None:
