@@ -7,12 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.exceptions import InvalidCredentials
 from service.extensions import passwords
 from service.users.models import User
-from service.users.services import find_user_by_email
 
 
-async def authenticate_user(session: AsyncSession, *, email: str, password: str) -> User:
-    """The user these credentials belong to; raises InvalidCredentials (same for both causes)."""
-    user = await find_user_by_email(session, email)
+async def authenticate_user(session: AsyncSession, user: User | None, *, password: str) -> User:
+    """`user` (found by the login's email) if the password is theirs; raises
+    InvalidCredentials (the same for both causes, and as slow)."""
     if user is None:
         await passwords.verify_dummy(password)
     if user is None or not await passwords.verify_password(user.password_hash, password):

@@ -29,6 +29,7 @@ from service.common.validation import validate_request, validate_response
 from service.errors import InvalidInput
 from service.extensions import db, tokens
 from service.rate_limit import from_setting, rate_limit
+from service.users.services import find_user_by_email
 
 blueprint = Blueprint("auth", __name__)
 
@@ -51,7 +52,11 @@ async def _end_logins(login: str | None = None) -> bool:
 async def login(data: LoginRequest) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Exchange email and password for an access and a refresh token (a new login)."""
     session = db.session()
-    user = await authenticate_user(session, email=data.email, password=data.password)
+    user = await find_user_by_email(session, data.email)
+    # Nothing is written yet: the commit gives the connection back to the pool while the
+    # password hashes (under a login flood, requests waiting for one ran out of time).
+    await session.commit()
+    user = await authenticate_user(session, user, password=data.password)
     # Opportunistic clean-up: this user's expired logins (`service purge-sessions` does all).
     await sessions.purge_expired_sessions(session, user_id=user.id)
     body, refresh = tokens.issue(user, session_id=sessions.new_session_id())

@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 
 from service.config import Settings
-from service.extensions import passwords
+from service.extensions import db, passwords
 from tests.factories import PASSWORD, bearer, log_in, sign_up, user_with_token
 from tests.plugins.backends import TEST_SECRET
 
@@ -71,6 +71,26 @@ async def test_login_unknown_email_still_verifies_a_hash(
     )
     assert response.status_code == 401
     assert calls == ["whatever1"]
+
+
+async def test_login_holds_no_database_connection_while_the_password_hashes(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a login flood every pooled connection sat idle in a login waiting for the
+    # hashing threads, and the logins waiting for a connection ran out of time (503).
+    user = await sign_up(client)
+    assert db.engine is not None
+    pool = db.engine.sync_engine.pool
+    held: list[int] = []
+    original = passwords.verify_password
+
+    async def watching(password_hash: str, password: str) -> bool:
+        held.append(pool.checkedout())  # type: ignore[attr-defined]
+        return await original(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", watching)
+    await log_in(client, user["email"])
+    assert held == [0]
 
 
 async def test_login_malformed_body_is_validation_error(client: Any) -> None:
