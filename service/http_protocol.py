@@ -17,6 +17,8 @@ MAX_HEAD_BYTES = 16 * 1024
 # it closes: closing on unread data resets it, which can destroy the answer in flight.
 LINGER_BYTES = 1024 * 1024
 LINGER_SECONDS = 5.0
+# A response's writes are held until the loop turns, unless they pass this many bytes.
+HOLD_LIMIT = 64 * 1024
 
 
 class Refused(Exception):
@@ -120,16 +122,21 @@ class JoinedWrites:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes) -> None:
         if not self._held:
             self._loop.call_soon(self.flush)
         self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > HOLD_LIMIT:
+            self.flush()  # a large body: the transport's flow control must see it now
 
     def flush(self) -> None:
         if self._held:
             data = b"".join(self._held)
             self._held.clear()
+            self._held_bytes = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
 
