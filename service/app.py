@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from inspect import CO_COROUTINE
 from typing import Any, NoReturn
 
 from pydantic import BaseModel
@@ -66,6 +68,16 @@ class ServiceApp(Quart):
             body = self.json.response(value)
             result = (body, *rest) if rest else body
         return await super().make_response(result)
+
+    def ensure_async(self, func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        """Quart's, with a fast path for a plain `async def`: Quart asks this of every
+        hook and view, on every request, and its general check (it unwraps partials and
+        looks for markers) is most of what calling a hook costs.
+        """
+        code = getattr(func, "__code__", None)  # a function's, or a bound method's
+        if code is not None and code.co_flags & CO_COROUTINE:
+            return func
+        return super().ensure_async(func)
 
     async def send_static_file(self, filename: str) -> Response:
         if self.static_folder is None:

@@ -32,7 +32,7 @@ class ServiceConnection(ASGIHTTPConnection):
 
         reader.add_done_callback(stop_if_client_left)
         try:
-            if "Expect" in request.headers:
+            if any(name == b"expect" for name, _ in self.scope["headers"]):
                 await asyncio.sleep(0)  # the reader asks first, so `100 Continue` goes out first
             await self.handle_request(request, send)
         except asyncio.CancelledError:

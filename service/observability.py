@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from quart import Response, g, has_request_context, request
+from quart.globals import request_ctx
 
 from service.common.clients import request_client
 from service.logs import request_id_var
@@ -29,11 +30,24 @@ def get_request_id() -> str:
     state = g._get_current_object()  # one context lookup, not one per use
     request_id: str | None = getattr(state, "request_id", None)
     if request_id is None:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+        # From the raw ASGI headers (names lower-case): werkzeug's `headers.get` raises
+        # and catches an exception for a header that is absent, as this one mostly is.
+        raw = next(
+            (value for name, value in request.scope["headers"] if name == b"x-request-id"), b""
+        )
+        incoming = raw.decode("latin-1")
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_request_id()
         state.request_id = request_id
         request_id_var.set(request_id)
     return request_id
+
+
+def new_request_id() -> str:
+    """A random uuid4 as 32 hex digits: uuid.uuid4().hex, without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return raw.hex()
 
 
 def start_timing() -> None:
@@ -54,7 +68,8 @@ def record_response(response: Response) -> Response:
     headers["X-Content-Type-Options"] = "nosniff"
     # Label by the matched rule and a known method only: raw paths and invented methods
     # would let any client add series without bound.
-    rule, method = request.url_rule, request.method
+    current = request_ctx.request
+    rule, method = current.url_rule, current.method
     route = rule.rule if rule is not None else "<unmatched>"
     method = method if method in KNOWN_METHODS else "OTHER"
     current_metrics().observe_request(route, method, str(response.status_code), duration)

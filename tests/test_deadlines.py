@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.config import Settings
+from service.database.deadline import Deadline
 from service.extensions import db, passwords
 from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.plugins.backends import Backend, ProxyFactory, reset_backend
@@ -376,3 +377,18 @@ async def test_password_hashing_does_not_count_against_the_database_deadline(
         response = await serving.test_client().post("/api/v1/users/", json=body)
     assert response.status_code == 201
     await reset_backend(postgres_backend)
+
+
+async def test_a_deadline_whose_block_has_ended_never_counts_again() -> None:
+    # The request's deadline stays reachable after the view (a teardown step may open a
+    # session, or pause it): it must not start a clock that would cancel a later step.
+    async def expired() -> None:
+        raise AssertionError("an ended deadline expired")
+
+    deadline = Deadline(0.01, expired)
+    async with deadline:
+        pass
+    deadline.start()
+    with deadline.paused():
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a clock started above would have cancelled this task

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import sys
+import threading
+import uuid
 from ipaddress import ip_network
 from typing import Any
 
@@ -58,6 +60,71 @@ async def test_request_id_missing_is_generated_fresh_each_time(client: Any) -> N
     assert GENERATED_ID.match(first)
     assert GENERATED_ID.match(second)
     assert first != second
+
+
+async def test_request_id_generated_is_a_uuid4(client: Any) -> None:
+    generated = (await client.get("/health")).headers["X-Request-ID"]
+    parsed = uuid.UUID(hex=generated)
+    assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, generated)
+
+
+async def test_request_hooks_skip_quarts_general_coroutine_check(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Quart asked `inspect.iscoroutinefunction` (partials unwrapped, markers looked for)
+    # of every hook and view on every request; a plain `async def` needs no such check.
+    def refuse(_: Any) -> bool:
+        raise AssertionError("the general coroutine check ran")
+
+    monkeypatch.setattr("quart.app.iscoroutinefunction", refuse)
+    assert (await client.get("/health")).status_code == 200
+
+
+async def test_sync_request_hook_still_runs_in_a_thread(settings: Settings) -> None:
+    app = create_app(settings)
+    threads: list[str] = []
+
+    @app.before_request
+    def note_thread() -> None:  # a plain function: Quart runs it in a worker thread
+        threads.append(threading.current_thread().name)
+
+    async with app.test_app() as test_app:
+        assert (await test_app.test_client().get("/health")).status_code == 200
+    assert len(threads) == 1
+    assert threads[0] != threading.main_thread().name
+
+
+async def test_nested_blueprint_hooks_run_innermost_last_without_quarts_split(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(settings)
+    calls: list[str] = []
+    outer, inner = Blueprint("outer_probe", __name__), Blueprint("inner_probe", __name__)
+
+    @inner.get("/_nested")
+    async def nested() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for blueprint in (outer, inner):
+        blueprint.before_request(_record(calls, blueprint.name))
+    outer.register_blueprint(inner)
+    app.register_blueprint(outer)
+    # Quart worked the chain out from the endpoint on every phase of every request.
+    monkeypatch.setattr("quart.helpers._split_blueprint_path", _refuse_split)
+    async with app.test_app() as test_app:
+        assert (await test_app.test_client().get("/_nested")).status_code == 200
+    assert calls == ["outer_probe", "inner_probe"]
+
+
+def _record(calls: list[str], name: str) -> Any:
+    async def hook() -> None:
+        calls.append(name)
+
+    return hook
+
+
+def _refuse_split(_: str) -> list[str]:
+    raise AssertionError("Quart's blueprint split ran")
 
 
 async def test_request_id_on_error_matches_body(client: Any) -> None:

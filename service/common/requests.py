@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from quart import Request, current_app, request
+from quart import Request, current_app
+from quart.globals import request_ctx
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 
 from service.errors import BadRequest, InvalidInput, UnsupportedMediaType
@@ -33,6 +35,16 @@ SURROGATE_MESSAGE = "must not contain an unpaired surrogate (\\ud800-\\udfff)"
 class ServiceRequest(Request):
     """Quart's request with a strict JSON reader."""
 
+    @property
+    def blueprints(self) -> list[str]:
+        """The matched endpoint's blueprint, then each one enclosing it (as Quart's).
+
+        Quart works this out from the endpoint's name three times a request (before,
+        after and teardown hooks); here once per endpoint.
+        """
+        rule = self.url_rule
+        return blueprint_chain(rule.endpoint) if rule is not None else []
+
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         """The body as JSON: strict UTF-8, standard JSON only, bounded depth, storable text.
 
@@ -46,6 +58,17 @@ class ServiceRequest(Request):
             if not silent:
                 raise
         return None
+
+
+@lru_cache(maxsize=1024)  # endpoints are a fixed few
+def blueprint_chain(endpoint: str) -> list[str]:
+    """`"api_v1.users.detail"` -> `["api_v1.users", "api_v1"]`. Shared: read, never changed."""
+    names: list[str] = []
+    blueprint = endpoint.rpartition(".")[0]
+    while blueprint:
+        names.append(blueprint)
+        blueprint = blueprint.rpartition(".")[0]
+    return names
 
 
 def parse_json(body: bytes) -> Any:
@@ -123,17 +146,18 @@ async def refuse_unacceptable_input() -> None:
     one the route ignores (the contract names no exception), and a non-JSON body where a
     route declares a JSON request schema: 415, where Quart itself would answer a plain 400.
     """
-    if request.routing_exception is not None:
+    current = request_ctx.request  # one context lookup, not one per use
+    if current.routing_exception is not None:
         return
-    if request.query_string:
+    if current.query_string:
         # Each parameter's values as one text, named by the parameter.
-        texts = {key: "".join(values) for key, values in request.args.lists()}
+        texts = {key: "".join(values) for key, values in current.args.lists()}
         if fields := unstorable_text(texts):
             raise InvalidInput.for_fields(fields)
-    view = current_app.view_functions.get(request.endpoint or "")
-    if not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE) or request.is_json:
+    view = current_app.view_functions.get(current.endpoint or "")
+    if not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE) or current.is_json:
         return
-    if not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) or await request.get_data():
+    if not getattr(view, OPTIONAL_BODY_ATTRIBUTE, False) or await current.get_data():
         raise UnsupportedMediaType(
-            f"Send the body as application/json, not {request.mimetype or 'nothing'}"
+            f"Send the body as application/json, not {current.mimetype or 'nothing'}"
         )

@@ -43,17 +43,18 @@ class Deadline(AbstractAsyncContextManager["Deadline"]):
         self._task = asyncio.current_task()
         self._handle: asyncio.TimerHandle | None = None
         self._cancels = 0
+        self._over = False  # its block has ended: it never counts again
 
     def start(self) -> None:
         """Start counting (once; later calls keep the first start)."""
-        if self._handle is None and self.seconds is not None:
+        if self._handle is None and self.seconds is not None and not self._over:
             self._handle = asyncio.get_running_loop().call_later(self.seconds, self._expire)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Stop the clock for work that is not the database's (hashing a password, a wait):
         under a burst of logins, queueing for the hashing threads is no silent database."""
-        if self._handle is None or self._cancels:
+        if self._handle is None or self._cancels or self._over:
             yield  # not counting, or already expired
             return
         loop = asyncio.get_running_loop()
@@ -76,6 +77,7 @@ class Deadline(AbstractAsyncContextManager["Deadline"]):
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self._over = True
         if self._handle is not None:
             self._handle.cancel()
         if self._task is None or not self._cancels:

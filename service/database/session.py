@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import cast
 
 from quart import Quart, g, has_request_context, request
@@ -96,29 +96,27 @@ class Database:
             raise RuntimeError("the database is not connected (app not serving)")
         return maker()
 
-    @asynccontextmanager
-    async def request_deadline(self) -> AsyncIterator[None]:
-        """Bound the view and its commit by `DATABASE_TIMEOUT` from the session's first use.
+    def request_deadline(self) -> Deadline:
+        """The deadline that bounds the view and its commit: `DATABASE_TIMEOUT` from the
+        session's first use (`async with` it around them).
 
         Past the deadline the request's connection is invalidated (closed without a word
         to the server) and the request raises `DatabaseTimeout`, a 503 with Retry-After.
         """
-        g.db_deadline = deadline = Deadline(self.deadline_seconds, self._discard)
-        if "db_session" in g:
+        state = g._get_current_object()
+        state.db_deadline = deadline = Deadline(self.deadline_seconds, self._discard)
+        if "db_session" in state:
             deadline.start()  # opened before the view (by a hook)
-        try:
-            async with deadline:
-                yield
-        finally:
-            g.pop("db_deadline", None)
+        return deadline
 
     async def commit_request(self) -> None:
         """Commit the request's session, if it was opened, around the before/after work."""
-        for callback in g.pop("before_commit", []):
+        state = g._get_current_object()  # one context lookup, not one per use
+        for callback in state.pop("before_commit", ()):
             await callback()
-        if "db_session" in g:
-            await g.db_session.commit()
-        for callback in g.pop("after_commit", []):
+        if (session := state.get("db_session")) is not None:
+            await session.commit()
+        for callback in state.pop("after_commit", ()):
             await callback()
 
     async def _bounded(self, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
