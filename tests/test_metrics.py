@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event
 
 from service.app import create_app
 from service.config import Settings
@@ -67,3 +69,23 @@ async def test_metrics_count_connections_beyond_the_pool_as_overflow(
     assert (busy["db_pool_checked_out"], busy["db_pool_overflow"]) == (3, 2)
     # Overflow connections are closed on return; the pool keeps its size.
     assert (idle["db_pool_checked_out"], idle["db_pool_overflow"]) == (0, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_default_pool_keeps_the_connections_a_burst_opened(clean_backend: Backend) -> None:
+    # With room beyond the pool's size, every burst past the size opened connections that
+    # check-in closed again: under steady load, a reconnect (TLS attempt, start-up) per
+    # request or so. The default pool keeps all it opens.
+    app = create_app(clean_backend.settings())
+    opened: list[object] = []
+    async with app.test_app():
+        engine = app.extensions["database"].engine
+        event.listen(engine.sync_engine, "connect", lambda *_: opened.append(object()))
+        settings = app.extensions["settings"]
+        burst = settings.DATABASE_POOL_SIZE + settings.DATABASE_MAX_OVERFLOW  # all it opens
+        for _ in range(2):
+            async with AsyncExitStack() as stack:
+                for _ in range(burst):
+                    await stack.enter_async_context(engine.connect())
+        assert len(opened) == burst  # the second burst reused the first one's connections
+        assert engine.pool.checkedin() == burst
