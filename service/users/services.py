@@ -14,15 +14,17 @@ from service.extensions import passwords
 from service.products.models import Product
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User
-from service.users.schemas import UserCreate, UserStats, UserUpdate
+from service.users.schemas import UserCreate, UserRead, UserStats, UserUpdate
 
 # Hot reads, built once: SQLAlchemy derives a statement's cache key per statement object,
-# which cost more than running the query; rows, not ORM objects, since they are only read.
-USER_BY_ID = select(User.__table__).where(User.id == bindparam("user_id"))
+# which cost more than running the query; rows, not ORM objects, since they are only read,
+# and only what clients see (the password hash never leaves the database on a read).
+PUBLIC_COLUMNS = [User.__table__.c[name] for name in UserRead.model_fields]
+USER_BY_ID = select(*PUBLIC_COLUMNS).where(User.id == bindparam("user_id"))
 USER_COUNT = select(func.count()).select_from(User.__table__)
 # A page and the total in one round trip: the count is a subquery the database runs once.
 USER_PAGE = (
-    select(User.__table__, USER_COUNT.scalar_subquery().label("total"))
+    select(*PUBLIC_COLUMNS, USER_COUNT.scalar_subquery().label("total"))
     .order_by(User.id)
     .offset(bindparam("skip"))
     .limit(bindparam("rows"))

@@ -20,7 +20,7 @@ from service.products.schemas import ProductCreate
 from service.users import services
 from service.users.exceptions import CurrentPasswordInvalid, EmailTaken, UserNotFound
 from service.users.models import User
-from service.users.schemas import UserCreate, UserUpdate
+from service.users.schemas import UserCreate, UserRead, UserUpdate
 from tests.factories import PASSWORD, new_sku
 
 
@@ -286,6 +286,17 @@ async def test_a_page_of_users_and_the_total_are_one_statement(session: AsyncSes
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert (len(page), total, len(statements)) == (1, 3, 1)
+
+
+async def test_user_reads_fetch_only_what_clients_see(session: AsyncSession) -> None:
+    # The hash (and the token version) were decoded on every page and every item read,
+    # only to be dropped by the response model.
+    user_id = (await _users(session, 1))[0]
+    row = await services.user_row(session, user_id)
+    page, _ = await services.list_users(session, offset=0, limit=1)
+    public = set(UserRead.model_fields)
+    assert set(row._fields) == public
+    assert set(page[0]._fields) == public | {"total"}
 
 
 async def test_list_users_past_the_end_is_empty_with_the_total(session: AsyncSession) -> None:
