@@ -56,13 +56,13 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def list_users(
     session: AsyncSession, *, offset: int, limit: int
-) -> tuple[Sequence[Row[Any]], int]:
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], int]:
     """One page of users by id (rows), and the total count: one query, two past the end."""
     page = {"skip": min(offset, MAX_ROWS), "rows": min(limit, MAX_ROWS)}
     rows = (await session.execute(USER_PAGE, page)).all()
     if not rows:
         return [], int(await session.scalar(USER_COUNT) or 0)
-    return rows, rows[0].total
+    return rows, int(rows[0].total)
 
 
 async def list_users_after(
