@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from quart import g
+from sqlalchemy import event, inspect
 
 from service.app import create_app
 from service.extensions import db
+from service.users.models import User
 from tests.factories import FAST_HASHING, PASSWORD, bearer, make_admin, user_with_token
 from tests.plugins.backends import Backend, delete_redis_keys, reset_backend
 from tests.servers import Server, running_servers
@@ -131,4 +133,35 @@ async def test_a_confirmed_login_costs_no_query(postgres_backend: Backend) -> No
         )
         assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
     assert statements == []
+    await reset_backend(postgres_backend)
+
+
+async def test_a_confirmed_login_gives_each_request_its_own_user_without_change_events(
+    postgres_backend: Backend,
+) -> None:
+    settings = postgres_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    changes: list[str] = []
+    users: list[User] = []
+    app = create_app(settings)
+
+    @app.after_request
+    async def keep_user(response: Any) -> Any:
+        if (user := g.get("current_user")) is not None:
+            users.append(user)
+        return response
+
+    async with app.test_app() as serving:
+        client = serving.test_client()
+        _, token = await user_with_token(client, settings)
+        assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+        # The constructor sent an attribute event per column, for an object only read.
+        event.listen(User.email, "set", lambda *_: changes.append("email"))
+        for _ in range(2):
+            me = await client.get("/api/v1/users/me", headers=bearer(token))
+            assert me.status_code == 200
+    assert changes == []
+    first, second, third = users
+    assert second is not third  # one per request: a view cannot touch another's
+    assert (second.id, second.email, second.is_admin) == (first.id, first.email, first.is_admin)
+    assert inspect(second).transient  # in no session: nothing of it is ever written
     await reset_backend(postgres_backend)
