@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import cast
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
@@ -10,20 +11,54 @@ from quart.asgi import ASGIHTTPConnection, _handle_exception
 from quart.typing import ResponseTypes
 from quart.wrappers import Request, Response
 
+from service.http_protocol import CLIENT_GONE, ClientGone
+
 
 class ServiceConnection(ASGIHTTPConnection):
-    """Quart's connection, with one task per request instead of three.
+    """Quart's connection, with one task per request instead of three, or none of its own.
 
     Quart starts a task that reads the body, another that handles the request, and a third
     for the time limit on sending the answer, and waits on them; on a small request that
     machinery cost more than all the service's hooks. Here the request is handled in the
-    server's own task, the answer's time limit is a timer (`asyncio.timeout`), and only
-    the body reader is a task. As in Quart, a client that disconnects before its answer
-    has the work on its request cancelled.
+    server's own task and the answer's time limit is a timer (`asyncio.timeout`). The body
+    reader is a task, except for a request without a body served by `ServiceProtocol`,
+    which says through `ClientGone` when the client leaves. As in Quart, a client that
+    disconnects before its answer has the work on its request cancelled.
     """
 
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         request = self._create_request_from_scope(send)
+        gone = self.scope.get("extensions", {}).get(CLIENT_GONE)
+        if isinstance(gone, ClientGone) and not _may_have_body(self.scope["headers"]):
+            await self._serve_without_body(request, gone, send)
+        else:
+            await self._serve_with_reader(request, receive, send)
+
+    async def _serve_without_body(
+        self, request: Request, gone: ClientGone, send: ASGISendCallable
+    ) -> None:
+        request.body.set_complete()  # nothing to read
+        handler = cast(asyncio.Task[None], asyncio.current_task())
+        left = False
+
+        def stop() -> None:
+            nonlocal left
+            left = True
+            handler.cancel()
+
+        gone.callback = stop
+        try:
+            await self.handle_request(request, send)
+        except asyncio.CancelledError:
+            if not left:
+                raise  # cancelled from outside: the server is stopping
+            handler.uncancel()  # the client left: its work is stopped, nothing to answer
+        finally:
+            gone.callback = None
+
+    async def _serve_with_reader(
+        self, request: Request, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         handler = cast(asyncio.Task[None], asyncio.current_task())
         reader = asyncio.ensure_future(self.handle_messages(request, receive))
 
@@ -59,3 +94,11 @@ class ServiceConnection(ASGIHTTPConnection):
                 await self._send_response(send, response)
         except TimeoutError:
             pass  # as Quart: a client too slow to take its answer gets no more of it
+
+
+def _may_have_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the head announces a body (a non-zero Content-Length, or chunks)."""
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and int(value) > 0):
+            return True  # (the server has checked that a Content-Length is a number)
+    return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +20,8 @@ LINGER_BYTES = 1024 * 1024
 LINGER_SECONDS = 5.0
 # A response's writes are held until the loop turns, unless they pass this many bytes.
 HOLD_LIMIT = 64 * 1024
+# The scope extension under which a request finds its `ClientGone`.
+CLIENT_GONE = "service.client_gone"
 
 
 class Refused(Exception):
@@ -60,6 +63,12 @@ class ServiceProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:
             self.cycle.transport = JoinedWrites(self.transport, self.loop)  # type: ignore[assignment]
+            self.cycle.scope["extensions"] = {CLIENT_GONE: ClientGone()}  # type: ignore[dict-item]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.cycle is not None and self.cycle.disconnected:
+            ClientGone.of(self.cycle.scope).fire()
 
     def on_response_complete(self) -> None:
         if self.cycle is not None and isinstance(self.cycle.transport, JoinedWrites):
@@ -82,6 +91,7 @@ class ServiceProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app hears that the request is gone, and sends nothing
             cycle.message_event.set()
+            ClientGone.of(cycle.scope).fire()
         self.transport.write(error_response(status, message, self.server_state.default_headers))
         # A lingering close (RFC 9112, section 9.6): end our side, discard what still comes.
         self._lingering = 0
@@ -107,6 +117,30 @@ class ServiceProtocol(HttpToolsProtocol):
             cycle.keep_alive = False
             return True
         return None
+
+
+class ClientGone:
+    """Tells a request's handler that its client disconnected before the answer was complete.
+
+    An ASGI app learns of a disconnect only by waiting on `receive`, which for a request
+    without a body takes a task of its own just for that; `ServiceConnection` registers
+    a callback here instead (the protocol puts one in each request's scope extensions).
+    """
+
+    __slots__ = ("callback",)
+
+    def __init__(self) -> None:
+        self.callback: Callable[[], None] | None = None
+
+    @staticmethod
+    def of(scope: Any) -> ClientGone:
+        found = scope.get("extensions", {}).get(CLIENT_GONE)
+        return found if isinstance(found, ClientGone) else ClientGone()
+
+    def fire(self) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
 
 
 class JoinedWrites:

@@ -8,9 +8,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from quart import Blueprint
+from uvicorn import Config
+from uvicorn.server import ServerState
 
 from service.app import create_app
 from service.config import Settings
+from service.http_protocol import ServiceProtocol
+from tests.test_joined_writes import RecordingTransport
 
 Message = dict[str, Any]
 
@@ -109,3 +113,76 @@ async def test_a_client_that_leaves_has_its_work_stopped_and_gets_nothing(
         await asyncio.wait_for(serving, 5)  # returns: a client leaving is no error
     assert view_state["cancelled"].is_set()
     assert sent == []
+
+
+def serving_protocol(app: Any) -> tuple[ServiceProtocol, RecordingTransport]:
+    """uvicorn's protocol as the server runs it, on a transport that records writes."""
+    config = Config(app, http=ServiceProtocol, lifespan="off", log_config=None)
+    config.load()
+    protocol = ServiceProtocol(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def test_a_request_without_a_body_starts_no_task_of_its_own(settings: Settings) -> None:
+    # A task waited on `receive` only to hear of a disconnect; the protocol now says so.
+    app = create_app(settings)
+    loop = asyncio.get_running_loop()
+    created: list[str] = []
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
+    ) -> asyncio.Task[Any]:
+        created.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **options)
+
+    async with app.test_app():
+        protocol, transport = serving_protocol(app)
+        loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
+        try:
+            protocol.data_received(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for _ in range(200):
+                if transport.writes:
+                    break
+                await asyncio.sleep(0.005)
+        finally:
+            loop.set_task_factory(default_factory)
+        protocol.connection_lost(None)
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert created == ["RequestResponseCycle.run_asgi"]  # uvicorn's, for the request
+
+
+async def test_a_client_that_leaves_a_request_without_a_body_has_its_work_stopped(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    app.register_blueprint(slow)
+    view_state.update(started=asyncio.Event(), cancelled=asyncio.Event())
+    async with app.test_app():
+        protocol, transport = serving_protocol(app)
+        protocol.data_received(b"GET /_slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await asyncio.wait_for(view_state["started"].wait(), 5)
+        protocol.connection_lost(None)
+        await asyncio.wait_for(view_state["cancelled"].wait(), 5)
+        await asyncio.sleep(0.05)  # room for an answer, had one been sent
+    assert transport.writes == []
+
+
+async def test_a_request_with_a_body_is_read_through_the_protocol(settings: Settings) -> None:
+    app = create_app(settings)
+    body = b'{"email": "nobody@example.com", "password": "wrong-password"}'
+    async with app.test_app():
+        protocol, transport = serving_protocol(app)
+        protocol.data_received(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        for _ in range(400):
+            if transport.writes:
+                break
+            await asyncio.sleep(0.005)
+        protocol.connection_lost(None)
+    assert transport.writes[0].startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b'"INVALID_CREDENTIALS"' in transport.writes[0]
