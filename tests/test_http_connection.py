@@ -4,7 +4,8 @@ disconnects before its answer has the work on its request stopped, as in Quart."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from quart import Blueprint
@@ -51,6 +52,26 @@ def http_scope(path: str) -> Message:
     }
 
 
+@contextmanager
+def tasks_started() -> Iterator[list[str]]:
+    """The names of the coroutines of the tasks started in the block."""
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+    default_factory = loop.get_task_factory()
+
+    def counting_factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
+    ) -> asyncio.Task[Any]:
+        started.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **options)
+
+    loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
+    try:
+        yield started
+    finally:
+        loop.set_task_factory(default_factory)
+
+
 def receiver(client_left: asyncio.Event) -> Callable[[], Awaitable[Message]]:
     """The request (no body), then `http.disconnect` once `client_left` is set."""
     requested = False
@@ -73,25 +94,12 @@ async def test_a_request_starts_one_task_only(settings: Settings) -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    loop = asyncio.get_running_loop()
-    created: list[Coroutine[Any, Any, Any]] = []
-    default_factory = loop.get_task_factory()
-
-    def counting_factory(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
-    ) -> asyncio.Task[Any]:
-        created.append(coro)
-        return asyncio.Task(coro, loop=loop, **options)
-
     async with app.test_app():
-        loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
-        try:
+        with tasks_started() as created:
             await app(http_scope("/health"), receiver(asyncio.Event()), send)
-        finally:
-            loop.set_task_factory(default_factory)
     assert sent[0]["status"] == 200
     # The body's reader; Quart's own connection started three (reader, handler, send timer).
-    assert [coro.__qualname__ for coro in created] == ["ASGIHTTPConnection.handle_messages"]
+    assert created == ["ASGIHTTPConnection.handle_messages"]
 
 
 async def test_a_client_that_leaves_has_its_work_stopped_and_gets_nothing(
@@ -128,27 +136,14 @@ def serving_protocol(app: Any) -> tuple[ServiceProtocol, RecordingTransport]:
 async def test_a_request_without_a_body_starts_no_task_of_its_own(settings: Settings) -> None:
     # A task waited on `receive` only to hear of a disconnect; the protocol now says so.
     app = create_app(settings)
-    loop = asyncio.get_running_loop()
-    created: list[str] = []
-    default_factory = loop.get_task_factory()
-
-    def counting_factory(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
-    ) -> asyncio.Task[Any]:
-        created.append(coro.__qualname__)
-        return asyncio.Task(coro, loop=loop, **options)
-
     async with app.test_app():
         protocol, transport = serving_protocol(app)
-        loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
-        try:
+        with tasks_started() as created:
             protocol.data_received(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             for _ in range(200):
                 if transport.writes:
                     break
                 await asyncio.sleep(0.005)
-        finally:
-            loop.set_task_factory(default_factory)
         protocol.connection_lost(None)
     assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert created == ["RequestResponseCycle.run_asgi"]  # uvicorn's, for the request
