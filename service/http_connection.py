@@ -11,7 +11,7 @@ from quart.asgi import ASGIHTTPConnection, _handle_exception
 from quart.typing import ResponseTypes
 from quart.wrappers import Request, Response
 
-from service.http_protocol import CLIENT_GONE, ClientGone
+from service.http_cycle import CLIENT_GONE, ClientGone
 
 
 class ServiceConnection(ASGIHTTPConnection):

@@ -11,7 +11,8 @@ from uvicorn.server import ServerState
 
 from service.app import create_app
 from service.config import Settings
-from service.http_protocol import HOLD_LIMIT, JoinedWrites, ServiceProtocol
+from service.http_cycle import HOLD_LIMIT, JoinedWrites
+from service.http_protocol import ServiceProtocol
 
 
 class RecordingTransport(asyncio.Transport):
