@@ -140,10 +140,7 @@ async def test_a_request_without_a_body_starts_no_task_of_its_own(settings: Sett
         protocol, transport = serving_protocol(app)
         with tasks_started() as created:
             protocol.data_received(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            for _ in range(200):
-                if transport.writes:
-                    break
-                await asyncio.sleep(0.005)
+            await transport.answered()
         protocol.connection_lost(None)
     assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert created == ["RequestResponseCycle.run_asgi"]  # uvicorn's, for the request
@@ -174,10 +171,7 @@ async def test_a_request_with_a_body_is_read_through_the_protocol(settings: Sett
             b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         )
-        for _ in range(400):
-            if transport.writes:
-                break
-            await asyncio.sleep(0.005)
+        await transport.answered()
         protocol.connection_lost(None)
     assert transport.writes[0].startswith(b"HTTP/1.1 401 Unauthorized\r\n")
     assert b'"INVALID_CREDENTIALS"' in transport.writes[0]

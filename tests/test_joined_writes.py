@@ -21,6 +21,7 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
+        self.written = asyncio.Event()
         self.closed = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -30,6 +31,7 @@ class RecordingTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.writes.append(bytes(data))
+        self.written.set()
 
     def is_closing(self) -> bool:
         return self.closed
@@ -43,6 +45,11 @@ class RecordingTransport(asyncio.Transport):
     def resume_reading(self) -> None:
         pass
 
+    async def answered(self, seconds: float = 2.0) -> None:
+        """Wait until something is written (the answer takes a few turns of the loop)."""
+        async with asyncio.timeout(seconds):  # no task of its own (counted in some tests)
+            await self.written.wait()
+
 
 async def test_a_response_is_written_once(settings: Settings) -> None:
     app = create_app(settings)
@@ -53,10 +60,7 @@ async def test_a_response_is_written_once(settings: Settings) -> None:
         transport = RecordingTransport()
         protocol.connection_made(transport)
         protocol.data_received(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        for _ in range(200):  # until the answer is out (a few turns of the loop)
-            if transport.writes:
-                break
-            await asyncio.sleep(0.005)
+        await transport.answered()
         await asyncio.sleep(0.05)  # room for a second write, had there been one
         protocol.connection_lost(None)
     assert len(transport.writes) == 1

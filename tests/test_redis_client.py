@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from service.app import create_app
 from tests.plugins.backends import Backend
+from tests.test_http_connection import tasks_started
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # with Redis
 
@@ -36,25 +37,13 @@ async def test_a_command_starts_no_task_and_keeps_no_pool_books(
     # redis-py bounded each write with asyncio.wait_for (a task per command on Python
     # 3.11) and recorded pool metrics for an exporter the service does not use.
     await redis.set(key("probe"), "1")
-    loop = asyncio.get_running_loop()
-    started: list[Any] = []
-    default_factory = loop.get_task_factory()
-
-    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        started.append(coro)
-        if default_factory is not None:
-            return default_factory(loop, coro, **kwargs)  # type: ignore[return-value]
-        return asyncio.Task(coro, loop=loop, **kwargs)
 
     async def refuse(**_: Any) -> None:
         raise AssertionError("pool metrics were recorded")
 
     monkeypatch.setattr("redis.asyncio.connection.record_connection_count", refuse)
-    loop.set_task_factory(counting)
-    try:
+    with tasks_started() as started:
         assert await redis.mget(key("probe"), key("absent")) == [b"1", None]
-    finally:
-        loop.set_task_factory(default_factory)
     assert started == []
 
 
