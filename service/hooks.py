@@ -7,8 +7,9 @@ errors included, goes through `finish_request`).
 
 from __future__ import annotations
 
-from quart import Quart, Response
+from quart import Quart, Response, g
 
+from service.auth.guards import login_state_keys
 from service.common.requests import refuse_unacceptable_input
 from service.extensions import db, limiter
 from service.idempotency.requests import release_unanswered_claim
@@ -20,7 +21,8 @@ def init_request_hooks(app: Quart) -> None:
     async def start_request() -> None:
         start_timing()  # the request id and the clock
         await refuse_unacceptable_input()  # a NUL in the query, a body that is not JSON
-        await limiter.check_request()  # 429 once a limit is spent
+        # 429 once a limit is spent; the login's state rides on its Redis round trip.
+        g.redis_reads = await limiter.check_request(also_read=login_state_keys)
 
     @app.after_request
     async def finish_request(response: Response) -> Response:

@@ -64,8 +64,8 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
             message = TOKEN_ERRORS.get(type(error).__name__, "The token is not valid")
             raise Unauthorized(message) from None
         tokens.verified.remember(headers[0], claims)
-    generation_key = cache.generation_key(USER_NAMESPACE.format(user_id=claims.user_id))
-    state = await tokens.login_state(claims.session_id, generation_key)
+    generation_key = _generation_key(claims)
+    state = await tokens.login_state(claims.session_id, generation_key, g.get("redis_reads", {}))
     if state is not None and state.ended:
         raise Unauthorized("The token's login has ended")
     if kind == "access" and state is not None:
@@ -93,6 +93,21 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
                 tokens.recent.remember(login.id, user, login.expires_at, generation)
     g.current_user, g.token_claims = user, claims
     return user
+
+
+def login_state_keys() -> list[str]:
+    """The Redis keys `authenticate` reads for the request's access token, when this
+    process has verified the token before (else none): the limiter reads them in its own
+    round trip, which saves the request one."""
+    headers = request.headers.getlist("Authorization")
+    claims = tokens.verified.get(headers[0], "access") if len(headers) == 1 else None
+    if claims is None:
+        return []
+    return [tokens.revocation_key(claims.session_id), _generation_key(claims)]
+
+
+def _generation_key(claims: TokenClaims) -> str:
+    return cache.generation_key(USER_NAMESPACE.format(user_id=claims.user_id))
 
 
 def _requires(kind: Literal["access", "refresh"]) -> Callable[[View[P, R]], View[P, R]]:

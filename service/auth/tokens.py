@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple, cast
 
@@ -138,16 +138,25 @@ class Tokens:
         }
         return body, TokenClaims.model_validate(decode_token(refresh))
 
-    async def login_state(self, session_id: str, generation_key: str) -> LoginState | None:
-        """The login's state in one round trip; None without Redis or when it cannot answer.
+    def revocation_key(self, session_id: str) -> str:
+        return self.key_prefix + session_id
+
+    async def login_state(
+        self, session_id: str, generation_key: str, read: Mapping[str, bytes | None]
+    ) -> LoginState | None:
+        """The login's state: from `read` when this request's limiter read its keys, else
+        in one round trip; None without Redis or when it cannot answer.
 
         None is never "allowed": the caller asks the database.
         """
+        revocation_key = self.revocation_key(session_id)
+        if revocation_key in read and generation_key in read:
+            return LoginState(read[revocation_key] is not None, read[generation_key])
         client = self.redis.client
         if client is None:
             return None
         try:
-            ended, generation = await client.mget(self.key_prefix + session_id, generation_key)
+            ended, generation = await client.mget(revocation_key, generation_key)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; asking the database")
             return None
@@ -181,7 +190,7 @@ class Tokens:
             for session_id, expires_at in ended:
                 self.recent.forget(session_id)
                 if client is not None and expires_at > utcnow():
-                    await client.set(self.key_prefix + session_id, "1", pxat=expires_at)
+                    await client.set(self.revocation_key(session_id), "1", pxat=expires_at)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; the database alone refuses")
             if settle:

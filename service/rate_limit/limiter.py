@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -113,19 +114,25 @@ class Limiter:
         """The current request's client: the peer, or the hop a trusted proxy added."""
         return request_client()
 
-    async def check_request(self) -> None:
-        """Count the request against all its limits at once; 429 when one is spent."""
+    async def check_request(
+        self, also_read: Callable[[], Sequence[str]] = tuple
+    ) -> dict[str, bytes | None]:
+        """Count the request against all its limits at once; 429 when one is spent.
+
+        The store reads the keys `also_read` names in the same step, when it counts the
+        request at all: what they hold comes back (nothing when it did not count).
+        """
         endpoint = request.endpoint
         enabled = current_app.config["QUART_RATE_LIMITER_ENABLED"]
         if not enabled or request.method == "OPTIONS" or endpoint is None:
-            return
+            return {}
         keyed = [
             (limit, key)
             for limit, key in self.keyed_limits(endpoint)
             if limit.skip_function is None or not await limit.skip_function()
         ]
         if not keyed:
-            return
+            return {}
         client = self.client_key()
         keys = [
             key + (await limit.key_function() if limit.key_function else client)
@@ -133,17 +140,18 @@ class Limiter:
         ]
         metrics = current_app.extensions["metrics"]
         try:
-            headers, retry_after = await self.store.hit(keys, [limit for limit, _ in keyed])
+            hit = await self.store.hit(keys, [limit for limit, _ in keyed], also_read())
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
             metrics.redis_errors.labels("rate_limit").inc()
-            return
-        g.rate_limit_headers = headers
-        if retry_after:
+            return {}
+        g.rate_limit_headers = hit.headers
+        if hit.retry_after:
             metrics.rate_limited.labels(endpoint).inc()
-            message = f"Too many requests; retry in {retry_after} seconds"
-            raise RateLimited(message, headers={"Retry-After": str(retry_after)})
+            message = f"Too many requests; retry in {hit.retry_after} seconds"
+            raise RateLimited(message, headers={"Retry-After": str(hit.retry_after)})
+        return hit.read
 
     def add_headers(self, response: Response) -> None:
         """RateLimit-* on every counted response, the 429s included."""

@@ -5,6 +5,9 @@ its limiter reads every limit, then reads and writes each again: requests on sev
 instances interleave between the read and the write and overshoot, and its Redis keys
 never expire. These stores answer one `hit` per request instead (a Lua script in Redis,
 a plain function in memory), and every key carries a TTL.
+
+A hit may also read other keys for the request (`reads`): the login's state rides on the
+limiter's round trip instead of costing one of its own.
 """
 
 from __future__ import annotations
@@ -12,32 +15,38 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from quart import current_app
 from quart_rate_limiter import RateLimit
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-# KEYS: one per limit. ARGV: per limit, its slack (period - emission interval) and its
-# emission interval, in seconds. Returns {1, tat_1 - now, ...} when allowed (all updated),
-# or {0, i, tat_i - now} for the first limit that refuses (nothing updated).
+# KEYS: one per limit, then the keys to read. ARGV: per limit, its slack (period - emission
+# interval) and its emission interval, in seconds. Returns {1, tat_1 - now, ..., then each
+# read key's value} when allowed (all updated), or {0, i, tat_i - now} for the first limit
+# that refuses (nothing updated, nothing read).
 # Numbers go out as strings because Redis truncates Lua floats to integers.
 _GCRA_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local limits = #ARGV / 2
 local tats = {}
-for i = 1, #KEYS do
+for i = 1, limits do
   tats[i] = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
   if tats[i] - now > tonumber(ARGV[2 * i - 1]) then
     return {0, i, tostring(tats[i] - now)}
   end
 end
 local result = {1}
-for i = 1, #KEYS do
+for i = 1, limits do
   local tat = tats[i] + tonumber(ARGV[2 * i])
   redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil((tat - now) * 1000))
   result[i + 1] = tostring(tat - now)
+end
+for i = limits + 1, #KEYS do
+  result[i + 1] = redis.call('GET', KEYS[i])
 end
 return result
 """
@@ -74,6 +83,15 @@ def _outcome(
     return headers, retry_after
 
 
+class Hit(NamedTuple):
+    """A request counted: its RateLimit-* headers, seconds to wait (0: allowed), and the
+    values of the keys it asked to read (none when refused or when the store has no keys)."""
+
+    headers: dict[str, str]
+    retry_after: int
+    read: dict[str, bytes | None]
+
+
 class MemoryGCRAStore:
     """In-process store for the embedded default; atomic because it never awaits."""
 
@@ -81,8 +99,8 @@ class MemoryGCRAStore:
         self._tats: dict[str, float] = {}
 
     async def hit(
-        self, keys: Sequence[str], limits: Sequence[RateLimit]
-    ) -> tuple[dict[str, str], int]:
+        self, keys: Sequence[str], limits: Sequence[RateLimit], reads: Sequence[str] = ()
+    ) -> Hit:
         now = time.time()
         if len(self._tats) > 10_000:
             # The in-memory twin of Redis TTLs: a TAT in the past is the same as no entry.
@@ -90,32 +108,40 @@ class MemoryGCRAStore:
         tats = [max(self._tats.get(key, 0.0), now) for key in keys]
         for index, (tat, limit) in enumerate(zip(tats, limits, strict=True)):
             if tat - now > _slack(limit):
-                return _outcome(limits, [tat - now for tat in tats], index)
+                return Hit(*_outcome(limits, [tat - now for tat in tats], index), {})
         for key, tat, limit in zip(keys, tats, limits, strict=True):
             self._tats[key] = tat + limit.inverse
-        return _outcome(limits, [self._tats[key] - now for key in keys])
+        return Hit(*_outcome(limits, [self._tats[key] - now for key in keys]), {})
 
 
 class RedisGCRAStore:
     """Redis store: one Lua round trip per request, a TTL on every key."""
 
+    def __init__(self) -> None:
+        self._script: AsyncScript | None = None
+
     async def hit(
-        self, keys: Sequence[str], limits: Sequence[RateLimit]
-    ) -> tuple[dict[str, str], int]:
+        self, keys: Sequence[str], limits: Sequence[RateLimit], reads: Sequence[str] = ()
+    ) -> Hit:
         # The app's client, made when it starts serving.
         client: Redis | None = current_app.extensions["redis_client"].client
         if client is None:
             raise RedisError("Redis is not connected")
-        # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every request.
-        script = client.register_script(_GCRA_SCRIPT)
+        script = self._script
+        if script is None or script.registered_client is not client:
+            # EVALSHA with a reload on NOSCRIPT: the script's text is not sent every
+            # request, and its digest is worked out once per client, not per request.
+            script = self._script = client.register_script(_GCRA_SCRIPT)
         arguments = [value for limit in limits for value in (_slack(limit), limit.inverse)]
-        reply: list[Any] = await script(keys=list(keys), args=arguments)
+        reply: list[Any] = await script(keys=[*keys, *reads], args=arguments)
         if int(reply[0]) == 1:
-            return _outcome(limits, [float(value) for value in reply[1:]])
+            separations = [float(value) for value in reply[1 : len(keys) + 1]]
+            read = dict(zip(reads, reply[len(keys) + 1 :], strict=True))
+            return Hit(*_outcome(limits, separations), read)
         index = int(reply[1]) - 1
         separations = [0.0] * len(keys)
         separations[index] = float(reply[2])
-        return _outcome(limits, separations, index)
+        return Hit(*_outcome(limits, separations, index), {})
 
 
 def _slack(limit: RateLimit) -> float:

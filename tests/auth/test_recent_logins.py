@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from quart import g
+from redis.asyncio import Redis
 from sqlalchemy import event, inspect
 
 from service.app import create_app
@@ -22,12 +23,16 @@ from tests.factories import FAST_HASHING, PASSWORD, bearer, make_admin, user_wit
 from tests.plugins.backends import Backend, delete_redis_keys, reset_backend
 from tests.servers import Server, running_servers
 
+# Limits on, none ever reached: the login's state then rides on the limiter's round trip.
+UNREACHED_LIMITS = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_DEFAULT": "100000/hour"}
 
-@pytest.fixture(name="instances")
-async def _instances(postgres_backend: Backend, tmp_path: Path) -> AsyncIterator[list[Server]]:
-    settings = postgres_backend.settings(
-        **FAST_HASHING, RATE_LIMIT_ENABLED=False, LOGIN_CACHE_SECONDS=600
-    )
+
+@pytest.fixture(name="instances", params=["unlimited", "limited"])
+async def _instances(
+    postgres_backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[list[Server]]:
+    limits = UNREACHED_LIMITS if request.param == "limited" else {"RATE_LIMIT_ENABLED": False}
+    settings = postgres_backend.settings(**FAST_HASHING, **limits, LOGIN_CACHE_SECONDS=600)
     async with running_servers(settings, 2, tmp_path) as servers:
         yield servers
     await reset_backend(postgres_backend)
@@ -133,6 +138,30 @@ async def test_a_confirmed_login_costs_no_query(postgres_backend: Backend) -> No
         )
         assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
     assert statements == []
+    await reset_backend(postgres_backend)
+
+
+async def test_under_limits_a_confirmed_login_costs_no_round_trip_of_its_own(
+    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limiter's one Lua call also reads the login's state: one command in all."""
+    settings = postgres_backend.settings(**FAST_HASHING, **UNREACHED_LIMITS)
+    commands: list[str] = []
+    real_execute = Redis.execute_command
+
+    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return await real_execute(self, *args, **options)
+
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        _, token = await user_with_token(client, settings)
+        assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+        monkeypatch.setattr(Redis, "execute_command", counted)
+        me = await client.get("/api/v1/users/me", headers=bearer(token))
+        assert me.status_code == 200
+        assert "RateLimit-Remaining" in me.headers
+    assert commands == ["EVALSHA"]
     await reset_backend(postgres_backend)
 
 
