@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from quart import Blueprint
+from quart import Blueprint, request
 from redis.asyncio import Redis
 
 from service.app import create_app
@@ -50,6 +50,20 @@ async def roomy() -> dict[str, str]:
 @probe_inner.get("/free")
 @rate_exempt
 async def free() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def team() -> str:
+    return request.headers.get("X-Team", "none")
+
+
+async def skipped() -> bool:
+    return request.headers.get("X-Skip") == "yes"
+
+
+@probe_inner.get("/keyed")
+@rate_limit(1, timedelta(minutes=1), key_function=team, skip_function=skipped)
+async def keyed() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -200,6 +214,24 @@ async def test_every_limiter_key_in_redis_expires(postgres_backend: Backend) -> 
     assert all(0 < ttl <= 60_000 for ttl in ttls)
 
 
+async def test_after_redis_forgets_the_script_limits_still_count(
+    postgres_backend: Backend,
+) -> None:
+    """The script goes by its digest; a Redis restart (SCRIPT FLUSH) costs one reload."""
+    settings = postgres_backend.settings(**LIMITS)
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        first = await client.get("/api/v1/products/", **peer("198.51.100.30"))
+        redis = Redis.from_url(str(settings.REDIS_URL))
+        await redis.script_flush()
+        await redis.aclose()
+        after = [await client.get("/api/v1/products/", **peer("198.51.100.30")) for _ in range(3)]
+    await reset_backend(postgres_backend)
+    assert first.headers["RateLimit-Remaining"] == "2"
+    assert [r.status_code for r in after] == [200, 200, 429]
+    assert [r.headers["RateLimit-Remaining"] for r in after] == ["1", "0", "0"]
+
+
 async def test_library_markers_are_enforced_through_nested_blueprints(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"RATE_LIMIT_DEFAULT": "1000/hour"}))
     app.register_blueprint(probe)
@@ -221,3 +253,21 @@ async def test_library_markers_are_enforced_through_nested_blueprints(settings: 
         assert 0 < int(responses[-1].headers["Retry-After"]) <= 60
     assert {r.status_code for r in free} == {200}
     assert not any("RateLimit-Limit" in r.headers for r in free)
+
+
+async def test_a_limit_with_its_own_key_and_skip_functions_uses_them(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"RATE_LIMIT_DEFAULT": "1000/hour"}))
+    app.register_blueprint(probe)
+    async with app.test_app() as serving:
+        client = serving.test_client()
+
+        async def get(address: str, **headers: str) -> int:
+            response = await client.get("/_probe/inner/keyed", headers=headers, **peer(address))
+            return response.status_code
+
+        # One bucket per team, not per client; the parent's 2/minute still counts per client.
+        same_client = [await get("198.51.100.20", **{"X-Team": name}) for name in "aab"]
+        # A skipped limit is not counted: team a's spent bucket does not refuse.
+        skipping = await get("198.51.100.21", **{"X-Team": "a", "X-Skip": "yes"})
+    assert same_client == [200, 429, 200]
+    assert skipping == 200

@@ -63,3 +63,20 @@ def create_products(base_url: str, token: str, count: int, parallel: int = 4) ->
 
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(create, [range(1 + k, count + 1, parallel) for k in range(parallel)]))
+
+
+def read_users(base_url: str, token: str, ids: range, parallel: int = 4) -> None:
+    """GET every user in `ids` once (the service caches each read: this fills its cache)."""
+
+    def read(some: range) -> None:
+        client = Client(base_url, token)
+        try:
+            for user_id in some:
+                status, _, body = client.call("GET", f"/api/v1/users/{user_id}")
+                if status != 200:
+                    raise RuntimeError(f"reading user {user_id}: {status} {body}")
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(read, [ids[k::parallel] for k in range(parallel)]))

@@ -13,6 +13,8 @@ from service.config import IPNetwork, Settings
 def request_client() -> str:
     """The current request's client: the peer, or the hop a trusted proxy added."""
     settings: Settings = current_app.extensions["settings"]
+    if not settings.TRUSTED_PROXIES:  # no hop is believed: the peer, whatever the header says
+        return request.remote_addr or "unknown"
     forwarded_for = request.headers.get("X-Forwarded-For", "")
     return client_address(request.remote_addr, forwarded_for, settings.TRUSTED_PROXIES)
 

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from service.common.clients import request_client
 from service.config import Settings
 from service.errors import RateLimited
-from service.rate_limit.stores import MemoryGCRAStore, RedisGCRAStore
+from service.rate_limit.stores import MemoryGCRAStore, Rate, RedisGCRAStore
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +98,24 @@ class Limiter:
         marked += from_setting("RATE_LIMIT_DEFAULT")
         return [pair for limit in marked for pair in _labelled(limit, settings)]
 
-    def keyed_limits(self, endpoint: str) -> list[tuple[RateLimit, str]]:
-        """The endpoint's limits, each with its store key up to the client; worked out on
+    def plan(self, endpoint: str) -> _Plan:
+        """The endpoint's limits, with their store keys up to the client; worked out on
         its first request in each app, since settings and routes are fixed by then."""
-        known: dict[str, list[tuple[RateLimit, str]]] = current_app.extensions["rate_limits"]
-        if endpoint not in known:
+        known: dict[str, _Plan] = current_app.extensions["rate_limits"]
+        plan = known.get(endpoint)
+        if plan is None:
             prefix = f"{current_app.extensions['settings'].REDIS_KEY_PREFIX}rl:{endpoint}"
-            known[endpoint] = [
-                (limit, f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:")
-                for label, limit in self.limits_for(current_app, endpoint) or []
-            ]
-        return known[endpoint]
+            labelled = self.limits_for(current_app, endpoint) or []
+            plan = known[endpoint] = _Plan(
+                [limit for _, limit in labelled],
+                [Rate.of(limit) for _, limit in labelled],
+                [
+                    f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
+                    for label, limit in labelled
+                ],
+                any(limit.skip_function or limit.key_function for _, limit in labelled),
+            )
+        return plan
 
     def client_key(self) -> str:
         """The current request's client: the peer, or the hop a trusted proxy added."""
@@ -126,37 +133,57 @@ class Limiter:
         enabled = current_app.config["QUART_RATE_LIMITER_ENABLED"]
         if not enabled or request.method == "OPTIONS" or endpoint is None:
             return {}
-        keyed = [
-            (limit, key)
-            for limit, key in self.keyed_limits(endpoint)
-            if limit.skip_function is None or not await limit.skip_function()
-        ]
-        if not keyed:
+        plan = self.plan(endpoint)
+        if not plan.rates:
             return {}
-        client = self.client_key()
-        keys = [
-            key + (await limit.key_function() if limit.key_function else client)
-            for limit, key in keyed
-        ]
-        metrics = current_app.extensions["metrics"]
+        if plan.custom:
+            rates, keys = await self._custom_keys(plan)
+        else:
+            client = self.client_key()
+            rates, keys = plan.rates, [prefix + client for prefix in plan.prefixes]
+        if not keys:
+            return {}
         try:
-            hit = await self.store.hit(keys, [limit for limit, _ in keyed], also_read())
+            hit = await self.store.hit(keys, rates, also_read())
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
-            metrics.redis_errors.labels("rate_limit").inc()
+            current_app.extensions["metrics"].redis_errors.labels("rate_limit").inc()
             return {}
         g.rate_limit_headers = hit.headers
         if hit.retry_after:
-            metrics.rate_limited.labels(endpoint).inc()
+            current_app.extensions["metrics"].rate_limited.labels(endpoint).inc()
             message = f"Too many requests; retry in {hit.retry_after} seconds"
             raise RateLimited(message, headers={"Retry-After": str(hit.retry_after)})
         return hit.read
 
+    async def _custom_keys(self, plan: _Plan) -> tuple[list[Rate], list[str]]:
+        """The limits that apply now and their keys, for limits with the library's own
+        `skip_function` or `key_function`."""
+        rates, keys = [], []
+        for limit, rate, prefix in zip(plan.limits, plan.rates, plan.prefixes, strict=True):
+            if limit.skip_function is not None and await limit.skip_function():
+                continue
+            who = await limit.key_function() if limit.key_function else self.client_key()
+            rates.append(rate)
+            keys.append(prefix + who)
+        return rates, keys
+
     def add_headers(self, response: Response) -> None:
         """RateLimit-* on every counted response, the 429s included."""
         if "rate_limit_headers" in g:
-            response.headers.update(g.rate_limit_headers)
+            # Added, not set: nothing else names them, and setting scans every header.
+            response.headers.extend(g.rate_limit_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An endpoint's limits: as marked, as numbers, and their store keys up to the client."""
+
+    limits: list[RateLimit]
+    rates: list[Rate]
+    prefixes: list[str]
+    custom: bool  # a limit has the library's `skip_function` or `key_function` to await
 
 
 def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:
