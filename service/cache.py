@@ -21,10 +21,10 @@ from functools import partial, wraps
 from typing import Any, ParamSpec, TypeVar
 
 from cashews import Cache as CashewsCache
-from cashews.key import get_cache_key
 from quart import Quart, current_app
 
-from service.cache_store import InProcessStore, RedisStore, Store
+from service.cache_keys import Memo
+from service.cache_store import InProcessStore, RedisStore, Store, cashews_backend
 from service.errors import CacheUnavailable
 from service.metrics import Metrics
 
@@ -52,7 +52,7 @@ class Cache:
         self.backend = CashewsCache(name="service")
         self.prefix = ""
         self.ttl = 60
-        self._templates: dict[Callable[..., Any], str] = {}
+        self._memos: dict[Callable[..., Any], Memo] = {}  # by the memoized wrapper
 
     def init_app(self, app: Quart) -> None:
         settings = app.extensions["settings"]
@@ -62,21 +62,7 @@ class Cache:
         redis = app.extensions["redis_client"]  # connected before this (registered first)
 
         async def connect() -> None:
-            self.backend = CashewsCache(name="service")
-            if settings.REDIS_URL:
-                self.backend.setup(
-                    settings.REDIS_URL,
-                    suppress=False,
-                    client_side=False,
-                    pickle_type="json",
-                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                    socket_timeout=REDIS_TIMEOUT_SECONDS,
-                    socket_keepalive=True,
-                    # waiting for a free connection is bounded like a command
-                    wait_for_connection_timeout=REDIS_TIMEOUT_SECONDS,
-                )
-            else:
-                self.backend.setup("mem://", size=100_000)
+            self.backend = cashews_backend(settings.REDIS_URL, REDIS_TIMEOUT_SECONDS)
             await self._safely("connect", self.backend.init())  # start with Redis down
             client = redis.client
             self.store = RedisStore(client) if client is not None else InProcessStore(self.backend)
@@ -124,18 +110,14 @@ class Cache:
         """
 
         def decorator(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+            memo = Memo(function, namespace, key)
+
             @wraps(function)
             async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-                name = get_cache_key(function, namespace, args, kwargs)
-                suffix = get_cache_key(function, key, args, kwargs) if key else ""
-                return await self.cached(
-                    name,
-                    f"{function.__qualname__}{suffix}",
-                    lambda: function(*args, **kwargs),
-                    lock=lock,
-                )
+                name, entry = memo.keys(args, kwargs)
+                return await self.cached(name, entry, lambda: function(*args, **kwargs), lock=lock)
 
-            self._templates[wrapper] = namespace
+            self._memos[wrapper] = memo
             return wrapper
 
         return decorator
@@ -151,7 +133,13 @@ class Cache:
 
     def delete_memoized(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         # `delete` the namespace a memoized function's result has for these arguments.
-        self.delete(get_cache_key(function, self._templates[function], args, kwargs))
+        self.delete(self._memos[function].namespace_of(args, kwargs))
+
+    def memoized_keys(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
+        """The Redis keys a memoized function's call reads (its generation, its entry), for
+        a view's `reads_early`."""
+        namespace, entry = self._memos[function].keys(args, kwargs)
+        return [self.generation_key(namespace), f"{self.prefix}{namespace}:{entry}"]
 
     async def invalidate(self, *namespaces: str, required: bool = False) -> None:
         """Make every entry of these namespaces unreachable, on every instance, now (one
@@ -185,10 +173,8 @@ class Cache:
         try:
             return await call
         except Exception as error:  # noqa: BLE001 - the cache failing never fails a request
-            kind = type(error).__name__
-            logger.warning(
-                "cache %s failed (%s: %s); carrying on without it", operation, kind, error
-            )
+            message = "cache %s failed (%s: %s); carrying on without it"
+            logger.warning(message, operation, type(error).__name__, error)
             self.metrics.redis_errors.labels(f"cache_{operation}").inc()
             return _FAILED
 

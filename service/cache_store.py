@@ -1,19 +1,22 @@
 """Where the cache's entries and generations live, behind the three operations it runs on
 every cached read and write: read, write and bump.
 
-With Redis they go straight to the app's redis-py client, one round trip each: cashews'
-command chain cost more CPU than the round trip itself. Values are stored as cashews stores
-them (JSON text, counters as integers), so its lock and in-process backend share the format.
+With Redis they go straight to the app's redis-py client, one round trip each (a read none,
+when the request read its keys early): cashews' command chain cost more CPU than the round
+trip itself. Values are stored as cashews stores them (JSON text, counters as integers), so
+its lock and in-process backend share the format.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cashews import Cache as CashewsCache
 from redis.asyncio import Redis
+
+from service.common.early_reads import early_values
 
 
 class Store(Protocol):
@@ -31,13 +34,34 @@ end
 """
 
 
+def cashews_backend(redis_url: str | None, timeout: float) -> CashewsCache:
+    """cashews over Redis (its lock), or in-process without Redis (everything)."""
+    backend = CashewsCache(name="service")
+    if redis_url:
+        backend.setup(
+            redis_url,
+            suppress=False,
+            client_side=False,
+            pickle_type="json",  # plain JSON text, as RedisStore reads and writes it
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            socket_keepalive=True,
+            wait_for_connection_timeout=timeout,  # a free connection: bounded like a command
+        )
+    else:
+        backend.setup("mem://", size=100_000)
+    return backend
+
+
 class RedisStore:
     def __init__(self, client: Redis) -> None:
         self.client = client
         self._bump = client.register_script(BUMP)
 
     async def read(self, generation_key: str, key: str) -> tuple[int, Any]:
-        generation, entry = await self.client.mget(generation_key, key)
+        # Read early, with the request's first round trip (a view's `reads_early`)?
+        found = early_values(generation_key, key) or await self.client.mget(generation_key, key)
+        generation, entry = cast(list[bytes | None], found)
         return int(generation or 0), None if entry is None else json.loads(entry)
 
     async def write(self, key: str, entry: Any, ttl: int) -> None:

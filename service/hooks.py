@@ -7,13 +7,18 @@ errors included, goes through `finish_request`).
 
 from __future__ import annotations
 
-from quart import Quart, Response, g
+from quart import Quart, Response
 
 from service.auth.guards import login_state_keys
+from service.common.early_reads import keep_early, view_keys
 from service.common.requests import refuse_unacceptable_input
 from service.extensions import db, limiter
 from service.idempotency.requests import release_unanswered_claim
 from service.observability import record_response, start_timing
+
+
+def _early_keys() -> list[str]:
+    return [*login_state_keys(), *view_keys()]
 
 
 def init_request_hooks(app: Quart) -> None:
@@ -21,8 +26,9 @@ def init_request_hooks(app: Quart) -> None:
     async def start_request() -> None:
         start_timing()  # the request id and the clock
         await refuse_unacceptable_input()  # a NUL in the query, a body that is not JSON
-        # 429 once a limit is spent; the login's state rides on its Redis round trip.
-        g.redis_reads = await limiter.check_request(also_read=login_state_keys)
+        # 429 once a limit is spent; the login's state and the view's reads ride on its
+        # Redis round trip.
+        keep_early(await limiter.check_request(also_read=_early_keys))
 
     @app.after_request
     async def finish_request(response: Response) -> Response:

@@ -25,7 +25,8 @@ from quart_schema import security_scheme
 from werkzeug.local import LocalProxy
 
 from service.auth import sessions
-from service.auth.tokens import INVALID_TOKEN, TokenClaims
+from service.auth.claims import INVALID_TOKEN, TokenClaims
+from service.common.early_reads import view_keys
 from service.database import utcnow
 from service.errors import Unauthorized
 from service.extensions import cache, db, tokens
@@ -65,7 +66,7 @@ async def authenticate(kind: Literal["access", "refresh"]) -> User:
             raise Unauthorized(message) from None
         tokens.verified.remember(headers[0], claims)
     generation_key = _generation_key(claims)
-    state = await tokens.login_state(claims.session_id, generation_key, g.get("redis_reads", {}))
+    state = await tokens.login_state(claims.session_id, generation_key, also_read=view_keys)
     if state is not None and state.ended:
         raise Unauthorized("The token's login has ended")
     if kind == "access" and state is not None:

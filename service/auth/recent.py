@@ -27,7 +27,7 @@ from service.database import utcnow
 from service.users.models import User
 
 if TYPE_CHECKING:
-    from service.auth.tokens import TokenClaims
+    from service.auth.claims import TokenClaims
 
 CAPACITY = 10_000
 _COLUMNS = tuple(attribute.key for attribute in inspect(User).column_attrs)

@@ -15,8 +15,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.claims import TokenClaims
 from service.auth.models import AuthSession
-from service.auth.tokens import TokenClaims
 from service.database import utcnow
 from service.users.models import User
 

@@ -1,9 +1,4 @@
-"""Tokens: the one shape this service issues, issuing them, and the cache of ended logins.
-
-Tokens are checked strictly (RFC 8725: trust no default): every token names its login
-(`sid`, a row of `auth_session`) and the user's `token_version` (`ver`, bumped on a
-password change), inside the library's `user_claims` claim; any other header or claims
-fail validation. quart-jwt-extended signs and verifies.
+"""Tokens: issuing them (in the shape of `claims`), and the cache of ended logins.
 
 The login row is the truth about revocation; Redis (shared by every instance) only
 caches "this login has ended", so that instances refuse a revoked token without the
@@ -15,21 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple, cast
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from jwt.exceptions import PyJWTError
-from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from quart import Quart
 from quart_jwt_extended import create_access_token, create_refresh_token, decode_token
-from quart_jwt_extended.default_callbacks import default_decode_key_callback
-from quart_jwt_extended.exceptions import JWTDecodeError, JWTExtendedException
 from redis.exceptions import RedisError
 
+from service.auth.claims import CLAIMS_KEY, TokenClaims, decode_key
 from service.auth.recent import RecentLogins, VerifiedTokens
 from service.cache import GENERATION_TTL
+from service.common.early_reads import early_values, keep_early
 from service.config import Settings
 from service.database import utcnow
 from service.database.deadline import deadline_paused
@@ -38,66 +30,6 @@ from service.redis_client import RedisClient
 from service.users.models import User
 
 logger = logging.getLogger(__name__)
-
-CLAIMS_KEY = "user_claims"
-INT64_MAX = 2**63 - 1  # ids are 64-bit at most on every backend, and so are clocks
-# Canonical decimal only: " 1", "01", "+1" and non-ASCII digits name no user.
-_USER_ID = re.compile(r"[1-9][0-9]{0,18}")
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-# Only the header issued here (RFC 8725 3.1): HS256, `typ` JWT or absent, nothing else. A
-# `kid`, `jku`, `x5u`, `crit` or any other field names a key or a rule this service never
-# uses; accepting it silently is how key confusion starts.
-HEADERS = ({"alg": "HS256"}, {"alg": "HS256", "typ": "JWT"})
-# What decoding and reading a token that is not a valid one of ours raises.
-INVALID_TOKEN = (JWTExtendedException, PyJWTError, ValidationError)
-
-# A NumericDate as issued here: an integer a 64-bit clock can hold (a bigger one is a
-# token that never expires, never one this service wrote).
-Time = Annotated[int, Field(ge=0, le=INT64_MAX)]
-
-
-def _user_id(value: object) -> int:
-    if isinstance(value, str) and _USER_ID.fullmatch(value) and int(value) <= INT64_MAX:
-        return int(value)
-    raise ValueError("not a user id")
-
-
-class TokenClaims(BaseModel):
-    """The claims of a token this service issued, typed.
-
-    `sub`, `exp`, `iat`, `jti` and `type` are required; strict: numbers must be JSON
-    integers (no strings, floats or booleans), `sub` a positive 64-bit id.
-    """
-
-    model_config = ConfigDict(strict=True, frozen=True)
-
-    user_id: Annotated[int, BeforeValidator(_user_id)] = Field(alias="sub")
-    expires: Time = Field(alias="exp")
-    issued_at: Time = Field(alias="iat")
-    not_before: Time = Field(0, alias="nbf")
-    jti: str = Field(min_length=1, max_length=64)
-    kind: Literal["access", "refresh"] = Field(alias="type")
-    session_id: str = Field(
-        validation_alias=AliasPath(CLAIMS_KEY, "sid"), pattern=f"^{SESSION_ID.pattern}$"
-    )
-    version: int = Field(validation_alias=AliasPath(CLAIMS_KEY, "ver"))
-
-    @property
-    def expires_at(self) -> datetime:
-        return datetime.fromtimestamp(self.expires, UTC)
-
-
-def _decode_key(unverified_claims: dict[str, Any], unverified_headers: dict[str, Any]) -> Any:
-    # The library fills in defaults for a missing `type` ("access") and `jti` (None)
-    # after decoding; this loader is its one public hook that sees the claims as sent,
-    # so the strict shape is enforced here, for every token it decodes.
-    if unverified_headers not in HEADERS:
-        raise JWTDecodeError("Invalid token header")
-    try:
-        TokenClaims.model_validate(unverified_claims)
-    except ValidationError:
-        raise JWTDecodeError("Invalid token claims") from None
-    return default_decode_key_callback(unverified_claims, unverified_headers)
 
 
 class LoginState(NamedTuple):
@@ -124,7 +56,7 @@ class Tokens:
         self.recent = RecentLogins(settings.LOGIN_CACHE_SECONDS)
         self.verified = VerifiedTokens()
         app.config.update(JWT_USER_CLAIMS=CLAIMS_KEY, JWT_CLAIMS_IN_REFRESH_TOKEN=True)
-        app.extensions["quart-jwt-extended"].decode_key_loader(_decode_key)
+        app.extensions["quart-jwt-extended"].decode_key_loader(decode_key)
 
     def issue(self, user: User, *, session_id: str) -> tuple[dict[str, Any], TokenClaims]:
         """A new access and refresh token pair for this login, and the refresh token's claims."""
@@ -142,24 +74,30 @@ class Tokens:
         return self.key_prefix + session_id
 
     async def login_state(
-        self, session_id: str, generation_key: str, read: Mapping[str, bytes | None]
+        self,
+        session_id: str,
+        generation_key: str,
+        also_read: Callable[[], Sequence[str]] = tuple,
     ) -> LoginState | None:
-        """The login's state: from `read` when this request's limiter read its keys, else
-        in one round trip; None without Redis or when it cannot answer.
+        """The login's state, read early in this request (`early_reads`) or now, in one
+        round trip with `also_read`; None without Redis or when it cannot answer.
 
         None is never "allowed": the caller asks the database.
         """
         revocation_key = self.revocation_key(session_id)
-        if revocation_key in read and generation_key in read:
-            return LoginState(read[revocation_key] is not None, read[generation_key])
+        known = early_values(revocation_key, generation_key)
+        if known is not None:
+            return LoginState(known[0] is not None, known[1])
         client = self.redis.client
         if client is None:
             return None
+        more_keys = also_read()
         try:
-            ended, generation = await client.mget(revocation_key, generation_key)
+            ended, generation, *more = await client.mget(revocation_key, generation_key, *more_keys)
         except (RedisError, OSError, TimeoutError):
             _count_failure("revocation cache unavailable; asking the database")
             return None
+        keep_early(dict(zip(more_keys, cast(list[bytes | None], more), strict=True)))
         return LoginState(ended is not None, cast(bytes | None, generation))
 
     async def start_generation(self, generation_key: str) -> bytes | None:

@@ -17,11 +17,11 @@ from quart_schema.conversion import model_load
 from quart_schema.validation import RequestSchemaValidationError
 
 from service.auth import sessions
+from service.auth.claims import INVALID_TOKEN, SESSION_ID, TokenClaims
 from service.auth.exceptions import RefreshTokenReused, SessionNotFound
 from service.auth.guards import auth_required, current_claims, current_user, refresh_required
 from service.auth.schemas import LoginRequest, LogoutRequest, SessionRead, TokenPair
 from service.auth.services import authenticate_user
-from service.auth.tokens import INVALID_TOKEN, SESSION_ID, TokenClaims
 from service.common.openapi import NoContent
 from service.common.requests import optional_json_body
 from service.common.schemas import ErrorBody

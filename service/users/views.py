@@ -8,6 +8,7 @@ from quart_schema import validate_querystring
 
 from service.auth.guards import auth_required, authenticate, current_user
 from service.common.conditional import require_if_match, tagged_read
+from service.common.early_reads import reads_early
 from service.common.openapi import errors
 from service.common.pagination import CursorPage, CursorQuery, Keyset, PageQuery, page_headers
 from service.common.urls import created_url
@@ -92,6 +93,7 @@ async def _update(user_id: int, data: UserUpdate) -> UserRead:
 class UserItem(MethodView):
     """One user: self or an admin."""
 
+    @reads_early(lambda id: cache.memoized_keys(caching.user_json, id))
     @auth_required
     @validate_response(UserRead)
     @errors(403)

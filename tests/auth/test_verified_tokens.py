@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from service.auth import guards
+from service.auth.claims import TokenClaims
 from service.auth.recent import VerifiedTokens
-from service.auth.tokens import TokenClaims
 from service.config import JWT_LEEWAY_SECONDS
 from tests.factories import bearer, user_with_token
 

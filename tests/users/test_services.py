@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.claims import TokenClaims
 from service.auth.sessions import list_sessions, new_session_id, start_session
-from service.auth.tokens import TokenClaims
 from service.config import Settings
 from service.database import find_row, utcnow
 from service.extensions import passwords

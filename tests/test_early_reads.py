@@ -1,0 +1,94 @@
+"""A cached read costs one Redis round trip in all: the view's entry comes with the login's
+state (common/early_reads.py), under limits inside the limiter's own call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from service.app import create_app
+from tests.factories import FAST_HASHING, bearer, user_with_token
+from tests.plugins.backends import Backend, reset_backend
+
+UNREACHED_LIMITS = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_DEFAULT": "100000/hour"}
+
+
+@pytest.fixture(name="commands")
+def _commands(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
+    """The Redis commands sent once `start()` is called."""
+    sent: list[str] = []
+    real_execute = Redis.execute_command
+
+    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await real_execute(self, *args, **options)
+
+    return sent, lambda: monkeypatch.setattr(Redis, "execute_command", counted)
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [({"RATE_LIMIT_ENABLED": False}, ["MGET"]), (UNREACHED_LIMITS, ["EVALSHA"])],
+    ids=["unlimited", "limited"],
+)
+async def test_a_cached_user_read_costs_one_round_trip(
+    postgres_backend: Backend,
+    commands: tuple[list[str], Any],
+    limits: dict[str, Any],
+    expected: list[str],
+) -> None:
+    sent, start = commands
+    settings = postgres_backend.settings(**FAST_HASHING, **limits)
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        user, token = await user_with_token(client, settings)
+        path = f"/api/v1/users/{user['id']}"
+        for _ in range(2):  # the login confirmed, the entry cached
+            assert (await client.get(path, headers=bearer(token))).status_code == 200
+        start()
+        read = await client.get(path, headers=bearer(token))
+        observed = list(sent)
+    await reset_backend(postgres_backend)
+    assert read.status_code == 200
+    body = await read.get_json()
+    assert body == {key: user[key] for key in body}
+    assert observed == expected
+
+
+async def test_an_entry_read_early_is_still_refused_to_another_user(
+    postgres_backend: Backend,
+) -> None:
+    settings = postgres_backend.settings(**FAST_HASHING, RATE_LIMIT_ENABLED=False)
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        owner, owner_token = await user_with_token(client, settings)
+        _, other_token = await user_with_token(client, settings)
+        path = f"/api/v1/users/{owner['id']}"
+        assert (await client.get(path, headers=bearer(owner_token))).status_code == 200  # cached
+        for _ in range(2):  # the second time, the other's login is confirmed: no query at all
+            refused = await client.get(path, headers=bearer(other_token))
+            assert refused.status_code == 403
+            assert owner["email"] not in await refused.get_data(as_text=True)
+    await reset_backend(postgres_backend)
+
+
+async def test_a_user_changed_then_read_in_the_next_request_is_the_new_one(
+    postgres_backend: Backend,
+) -> None:
+    settings = postgres_backend.settings(**FAST_HASHING, **UNREACHED_LIMITS)
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        user, token = await user_with_token(client, settings)
+        path = f"/api/v1/users/{user['id']}"
+        for _ in range(2):
+            read = await client.get(path, headers=bearer(token))
+            assert (await read.get_json())["name"] == user["name"]
+        changed = await client.patch(path, headers=bearer(token), json={"name": "Renamed"})
+        assert changed.status_code == 200
+        read = await client.get(path, headers=bearer(token))
+        assert (await read.get_json())["name"] == "Renamed"
+        head = await client.head(path, headers=bearer(token))  # HEAD: no early reads, same answer
+        assert head.status_code == 200
+    await reset_backend(postgres_backend)
