@@ -99,6 +99,11 @@ async def test_missing_hot_key_is_computed_once(
         await asyncio.wait_for(all_waiting.wait(), 30)
         return [1, 2, 3]
 
+    # cashews' pool (ten connections) opens them on first use, each within the cache's
+    # 0.5 s Redis timeout; opened here, ten at once, the scenario below only sends
+    # commands. A connect that overran it (a stalled machine, once in CI) made readers
+    # carry on without the lock, as designed, and this test wait 30 s for them.
+    await asyncio.gather(*(cache.backend.get(f"warm:{n}") for n in range(readers)))
     monkeypatch.setattr(cache.backend, "set_lock", counted_set_lock)
     results = await asyncio.gather(
         *(cache.cached("ns:4", "hot", expensive) for _ in range(readers))
