@@ -9,10 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from service.app import create_app
-from tests.factories import FAST_HASHING, bearer, user_with_token
+from tests.factories import FAST_HASHING, UNREACHED_LIMITS, bearer, user_with_token
 from tests.plugins.backends import Backend, reset_backend
-
-UNREACHED_LIMITS = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_DEFAULT": "100000/hour"}
 
 
 @pytest.fixture(name="commands")
@@ -55,6 +53,25 @@ async def test_a_cached_user_read_costs_one_round_trip(
     body = await read.get_json()
     assert body == {key: user[key] for key in body}
     assert observed == expected
+
+
+async def test_under_limits_a_confirmed_login_costs_no_round_trip_of_its_own(
+    postgres_backend: Backend, commands: tuple[list[str], Any]
+) -> None:
+    """The limiter's one Lua call also reads the login's state: one command in all."""
+    sent, start = commands
+    settings = postgres_backend.settings(**FAST_HASHING, **UNREACHED_LIMITS)
+    async with create_app(settings).test_app() as serving:
+        client = serving.test_client()
+        _, token = await user_with_token(client, settings)
+        assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+        start()
+        me = await client.get("/api/v1/users/me", headers=bearer(token))
+        observed = list(sent)
+    await reset_backend(postgres_backend)
+    assert me.status_code == 200
+    assert "RateLimit-Remaining" in me.headers
+    assert observed == ["EVALSHA"]
 
 
 async def test_an_entry_read_early_is_still_refused_to_another_user(

@@ -113,7 +113,6 @@ class Limiter:
                     f"{prefix}:{label}:{limit.count}/{limit.period.total_seconds():g}:"
                     for label, limit in labelled
                 ],
-                any(limit.skip_function or limit.key_function for _, limit in labelled),
             )
         return plan
 
@@ -136,11 +135,13 @@ class Limiter:
         plan = self.plan(endpoint)
         if not plan.rates:
             return {}
-        if plan.custom:
-            rates, keys = await self._custom_keys(plan)
-        else:
-            client = self.client_key()
-            rates, keys = plan.rates, [prefix + client for prefix in plan.prefixes]
+        client = self.client_key()
+        rates, keys = [], []
+        for limit, rate, prefix in zip(plan.limits, plan.rates, plan.prefixes, strict=True):
+            if limit.skip_function is not None and await limit.skip_function():
+                continue
+            rates.append(rate)
+            keys.append(prefix + (await limit.key_function() if limit.key_function else client))
         if not keys:
             return {}
         try:
@@ -157,18 +158,6 @@ class Limiter:
             raise RateLimited(message, headers={"Retry-After": str(hit.retry_after)})
         return hit.read
 
-    async def _custom_keys(self, plan: _Plan) -> tuple[list[Rate], list[str]]:
-        """The limits that apply now and their keys, for limits with the library's own
-        `skip_function` or `key_function`."""
-        rates, keys = [], []
-        for limit, rate, prefix in zip(plan.limits, plan.rates, plan.prefixes, strict=True):
-            if limit.skip_function is not None and await limit.skip_function():
-                continue
-            who = await limit.key_function() if limit.key_function else self.client_key()
-            rates.append(rate)
-            keys.append(prefix + who)
-        return rates, keys
-
     def add_headers(self, response: Response) -> None:
         """RateLimit-* on every counted response, the 429s included."""
         if "rate_limit_headers" in g:
@@ -183,7 +172,6 @@ class _Plan:
     limits: list[RateLimit]
     rates: list[Rate]
     prefixes: list[str]
-    custom: bool  # a limit has the library's `skip_function` or `key_function` to await
 
 
 def _labelled(limit: RateLimit, settings: Settings) -> list[tuple[str, RateLimit]]:

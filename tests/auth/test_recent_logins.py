@@ -13,18 +13,21 @@ from typing import Any
 import httpx
 import pytest
 from quart import g
-from redis.asyncio import Redis
 from sqlalchemy import event, inspect
 
 from service.app import create_app
 from service.extensions import db
 from service.users.models import User
-from tests.factories import FAST_HASHING, PASSWORD, bearer, make_admin, user_with_token
+from tests.factories import (
+    FAST_HASHING,
+    PASSWORD,
+    UNREACHED_LIMITS,
+    bearer,
+    make_admin,
+    user_with_token,
+)
 from tests.plugins.backends import Backend, delete_redis_keys, reset_backend
 from tests.servers import Server, running_servers
-
-# Limits on, none ever reached: the login's state then rides on the limiter's round trip.
-UNREACHED_LIMITS = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_DEFAULT": "100000/hour"}
 
 
 @pytest.fixture(name="instances", params=["unlimited", "limited"])
@@ -138,30 +141,6 @@ async def test_a_confirmed_login_costs_no_query(postgres_backend: Backend) -> No
         )
         assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
     assert statements == []
-    await reset_backend(postgres_backend)
-
-
-async def test_under_limits_a_confirmed_login_costs_no_round_trip_of_its_own(
-    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The limiter's one Lua call also reads the login's state: one command in all."""
-    settings = postgres_backend.settings(**FAST_HASHING, **UNREACHED_LIMITS)
-    commands: list[str] = []
-    real_execute = Redis.execute_command
-
-    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
-        commands.append(str(args[0]))
-        return await real_execute(self, *args, **options)
-
-    async with create_app(settings).test_app() as serving:
-        client = serving.test_client()
-        _, token = await user_with_token(client, settings)
-        assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
-        monkeypatch.setattr(Redis, "execute_command", counted)
-        me = await client.get("/api/v1/users/me", headers=bearer(token))
-        assert me.status_code == 200
-        assert "RateLimit-Remaining" in me.headers
-    assert commands == ["EVALSHA"]
     await reset_backend(postgres_backend)
 
 
