@@ -19,6 +19,13 @@ FAST_HASHING: dict[str, Any] = {
 PASSWORD = "correct horse battery"
 # Limiting on, no limit ever reached: the limiter's Redis call is on every request's path.
 UNREACHED_LIMITS = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_DEFAULT": "100000/hour"}
+# Limits too small to lease from (rate_limit/redis_store.py): Redis counts every request.
+EXACT_LIMITS = {
+    "RATE_LIMIT_ENABLED": True,
+    "RATE_LIMIT_DEFAULT": "9/hour",
+    "RATE_LIMIT_USERS": "9/hour",
+    "RATE_LIMIT_LOGIN": "9/hour",
+}
 _numbers = itertools.count(1)
 _skus = itertools.count(1)
 

@@ -23,7 +23,7 @@ from service.app import create_app
 from service.config import Settings
 from service.database.deadline import Deadline
 from service.extensions import db, passwords
-from tests.factories import FAST_HASHING, PASSWORD, bearer, user_with_token
+from tests.factories import EXACT_LIMITS, FAST_HASHING, PASSWORD, bearer, user_with_token
 from tests.plugins.backends import Backend, ProxyFactory, reset_backend
 from tests.proxy import TcpProxy
 from tests.servers import running_servers
@@ -303,7 +303,7 @@ async def _redis_proxied_settings(
     assert postgres_backend.redis_url is not None
     yield postgres_backend.settings(
         **FAST_HASHING,
-        RATE_LIMIT_ENABLED=True,
+        **EXACT_LIMITS,  # every request asks Redis (none is counted from a lease)
         REDIS_URL=via(redis_proxy, postgres_backend.redis_url),
         DATABASE_TIMEOUT=DATABASE_TIMEOUT,
     )

@@ -5,13 +5,14 @@ Its `RateLimiter` enforces them only in its private request hooks, which fall sh
 contract, so this extension composes its own public hooks around the markers instead of
 overriding those:
 - it checks with one store read per limit, then updates each with another read and a
-  write: concurrent instances overshoot (here: one atomic `hit`, see `stores.py`);
+  write: concurrent instances overshoot (here: one atomic `hit`, see `stores.py` and
+  `redis_store.py`);
 - its store keys never expire (here: a TTL on each);
 - it counts OPTIONS (pre-flights) too (here: not counted);
 - it reads limits from the innermost blueprint only (here: the whole nesting chain) and
   fixes them at import (here: `from_setting` limits come from each app's settings);
 - its headers describe the limit with the shortest period (here: the one closest to
-  running out, see `stores._outcome`), and an unreachable store is an error (here: fail open).
+  running out, see `stores.outcome`), and an unreachable store is an error (here: fail open).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from redis.exceptions import RedisError
 from service.common.clients import request_client
 from service.config import Settings
 from service.errors import RateLimited
-from service.rate_limit.stores import MemoryGCRAStore, Rate, RedisGCRAStore
+from service.rate_limit.redis_store import RedisGCRAStore
+from service.rate_limit.stores import MemoryGCRAStore, Rate
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,8 @@ class Limiter:
     ) -> dict[str, bytes | None]:
         """Count the request against all its limits at once; 429 when one is spent.
 
-        The store reads the keys `also_read` names in the same step, when it counts the
-        request at all: what they hold comes back (nothing when it did not count).
+        When the store asks Redis, it reads the keys `also_read` names in the same step:
+        what they hold comes back (nothing when it did not ask, or refused).
         """
         endpoint = request.endpoint
         enabled = current_app.config["QUART_RATE_LIMITER_ENABLED"]
@@ -145,7 +147,7 @@ class Limiter:
         if not keys:
             return {}
         try:
-            hit = await self.store.hit(keys, rates, also_read())
+            hit = await self.store.hit(keys, rates, also_read)
         except (RedisError, OSError, TimeoutError):
             # Fail open: an outage of the limiter must not become an outage of the API.
             logger.warning("rate limiter store unavailable; request not limited", exc_info=True)
