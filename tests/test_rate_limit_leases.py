@@ -13,7 +13,8 @@ from quart_rate_limiter import RateLimit
 from redis.asyncio import Redis
 
 from service.app import create_app
-from service.rate_limit.redis_store import GCRA_SHA, RedisGCRAStore
+from service.rate_limit import redis_store
+from service.rate_limit.redis_store import GCRA_SHA, LEASE_SECONDS, RedisGCRAStore
 from service.rate_limit.stores import Rate
 from tests.factories import FAST_HASHING
 from tests.plugins.backends import Backend, reset_backend
@@ -58,7 +59,9 @@ async def test_concurrent_requests_of_one_process_allow_exactly_the_limit(
     assert outcomes.count(True) == 30
 
 
-@pytest.mark.parametrize(("limit", "steps"), [("9/hour", 9), ("100000/hour", 1)])
+# A lease grows with the client's pace (twice what it spent since the last step): nine
+# requests in a row take steps on the 1st, 2nd, 4th and 7th.
+@pytest.mark.parametrize(("limit", "steps"), [("9/hour", 9), ("1000/day", 4)])
 async def test_a_busy_client_leases_only_when_plenty_is_left(
     postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch, limit: str, steps: int
 ) -> None:
@@ -84,3 +87,21 @@ async def test_a_busy_client_leases_only_when_plenty_is_left(
     count = int(limit.split("/")[0])
     assert remaining == [count - n for n in range(1, 10)]
     assert len(sent) == steps
+
+
+async def test_a_client_slower_than_a_lease_lasts_never_leases(
+    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is forfeit for a client that would not spend a lease in time."""
+    app = create_app(postgres_backend.settings(**FAST_HASHING))
+    key, rate, store = f"lease-test:{uuid.uuid4()}", per_hour(100), RedisGCRAStore()
+    clock = [1000.0]
+    monkeypatch.setattr(redis_store, "_clock", lambda: clock[0])
+    async with app.test_app(), app.app_context():
+        remaining = []
+        for _ in range(20):
+            hit = await store.hit([key], [rate], tuple)
+            remaining.append(int(hit.headers["RateLimit-Remaining"]))
+            clock[0] += LEASE_SECONDS * 1.5
+    await reset_backend(postgres_backend)
+    assert remaining == list(range(99, 79, -1))

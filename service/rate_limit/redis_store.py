@@ -2,9 +2,11 @@
 
 Counting in Redis is what makes limits hold across instances, but a Lua call costs Redis
 ten to twenty times a plain read, for every request. So a step may take more than the
-request's own slot of a limit, when plenty are left: at most a tenth of what is left, and
-at most LEASE_LARGEST. The process spends the rest on the client's next requests for up
-to LEASE_SECONDS without asking Redis (what it did not spend is forfeit, as if used).
+request's own slot of a limit, when the client keeps a pace and plenty are left: twice
+what it spent here since its last step, if that was under LEASE_SECONDS ago, but at most
+a tenth of what is left and at most LEASE_LARGEST. The process spends the rest on the
+client's next requests for up to LEASE_SECONDS without asking Redis (what it did not
+spend is forfeit, as if used; a client slower than a request a second never leases).
 Taken slots count as used in Redis at once, so all instances together never allow more
 than the limit; a client spread over instances may at worst be refused a little early.
 Limits with few requests left (a login's 5/minute) never lease: every request counts in
@@ -31,6 +33,7 @@ from service.rate_limit.stores import Hit, Rate, outcome
 LEASE_LARGEST = 100  # requests one step may take ahead, per limit
 LEASE_SECONDS = 1.0  # how long the process may spend them
 LEASE_SHARE = 10  # a step takes at most 1/LEASE_SHARE of what is left
+_clock = time.monotonic  # the lease's clock (tests move it)
 
 # KEYS: one per limit, then the keys to read. ARGV: per limit, its slack (period - emission
 # interval), its emission interval (seconds) and the most requests the step may take.
@@ -75,8 +78,9 @@ class _Lease:
 
     left: int
     separation: float  # the key's theoretical arrival time minus now, when taken
-    taken: float  # time.monotonic()
+    taken: float  # _clock()
     size: int  # slots its step took
+    spent: int = 1  # slots spent since, the step's own request included
 
     def usable(self, now: float, renewing: bool = False) -> bool:
         """Whether it has a slot to spend (`renewing`: and more than a quarter left)."""
@@ -102,19 +106,19 @@ class RedisGCRAStore:
         self, keys: Sequence[str], rates: Sequence[Rate], renewing: bool = False
     ) -> Hit | None:
         """The request counted from this process's leases, if it holds one for every key."""
-        now = time.monotonic()
+        now = _clock()
         held = [self._leases.get(key) for key in keys]
         leases = [lease for lease in held if lease is not None and lease.usable(now, renewing)]
         if len(leases) < len(keys):
             return None
         for lease in leases:
             lease.left -= 1
+            lease.spent += 1
         separations = [max(0.0, lease.separation - (now - lease.taken)) for lease in leases]
         return outcome(rates, separations, spare=[lease.left for lease in leases])
 
     async def _step(self, keys: Sequence[str], rates: Sequence[Rate], reads: Sequence[str]) -> Hit:
-        # Only one lease per key at a time: requests that arrive meanwhile take one slot.
-        wants = [1 if key in self._leasing else LEASE_LARGEST for key in keys]
+        wants = [self._wanted(key) for key in keys]
         self._leasing.update(keys)
         arguments = [
             value
@@ -131,20 +135,27 @@ class RedisGCRAStore:
             separations[index] = float(reply[2])
             # A lease taken while this step was on its way still holds slots to spend.
             return self._spend(keys, rates) or outcome(rates, separations, index)
-        now = time.monotonic()
+        now = _clock()
         if len(self._leases) > 10_000:
-            self._leases = {k: v for k, v in self._leases.items() if v.usable(now)}
+            self._leases = {k: v for k, v in self._leases.items() if now - v.taken < LEASE_SECONDS}
         separations, spare = [], []
         for n, key in enumerate(keys):
             taken, separation = int(reply[2 * n + 1]), float(reply[2 * n + 2])
-            old = self._leases.pop(key, None)
+            old = self._leases.get(key)
             left = taken - 1 + (old.left if old is not None and old.usable(now) else 0)
-            if left:
-                self._leases[key] = _Lease(left, separation, now, taken)
+            # Kept with no slot left too: the next step reads the client's pace from it.
+            self._leases[key] = _Lease(left, separation, now, taken)
             separations.append(separation)
             spare.append(left)
         read = dict(zip(reads, reply[2 * len(keys) + 1 :], strict=True))
         return outcome(rates, separations, read=read, spare=spare)
+
+    def _wanted(self, key: str) -> int:
+        """Slots to ask for: one, unless the client keeps a pace (see the module's doc)."""
+        lease = self._leases.get(key)
+        if key in self._leasing or lease is None or _clock() - lease.taken >= LEASE_SECONDS:
+            return 1  # one step per key at a time asks for more
+        return min(LEASE_LARGEST, 2 * lease.spent)
 
 
 async def _evaluate(keys: list[str], arguments: list[float], count: int) -> list[Any]:

@@ -58,8 +58,10 @@ def outcome(
     which is not always the one about to refuse (2/minute beside 100/hour is, 100/minute
     beside 3/hour is not). `spare`: per limit, requests this process took ahead and holds.
     """
+    # Redis computes times as floats of the epoch, good to about 0.25 µs: a thousandth of a
+    # slot absorbs that (with 1e-9, a bucket that had spent one slot could show two).
     remaining = [
-        max(0, int((rate.period - separation) / rate.interval + 1e-9))
+        max(0, int((rate.period - separation) / rate.interval + 1e-3))
         for rate, separation in zip(rates, separations, strict=True)
     ]
     for limit, held in enumerate(spare):
