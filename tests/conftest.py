@@ -7,10 +7,11 @@ plugin: a test asking for `settings`, `app`, `client` or `session` runs once per
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.app import create_app
@@ -90,3 +91,18 @@ def _restore_logging() -> Iterator[None]:
         if handler.name == "service":
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(name="redis_commands")
+def _redis_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[tuple[Any, ...]], Callable[[], None]]:
+    """The Redis commands (each one's arguments) sent once `start()` is called."""
+    sent: list[tuple[Any, ...]] = []
+    real_execute = Redis.execute_command
+
+    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
+        sent.append(args)
+        return await real_execute(self, *args, **options)
+
+    return sent, lambda: monkeypatch.setattr(Redis, "execute_command", counted)

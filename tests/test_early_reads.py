@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from service.app import create_app
 from tests.factories import (
@@ -18,19 +17,6 @@ from tests.factories import (
     user_with_token,
 )
 from tests.plugins.backends import Backend, reset_backend
-
-
-@pytest.fixture(name="commands")
-def _commands(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
-    """The Redis commands sent once `start()` is called."""
-    sent: list[str] = []
-    real_execute = Redis.execute_command
-
-    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return await real_execute(self, *args, **options)
-
-    return sent, lambda: monkeypatch.setattr(Redis, "execute_command", counted)
 
 
 @pytest.mark.parametrize(
@@ -44,11 +30,11 @@ def _commands(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
 )
 async def test_a_cached_user_read_costs_one_round_trip(
     postgres_backend: Backend,
-    commands: tuple[list[str], Any],
+    redis_commands: tuple[list[tuple[Any, ...]], Any],
     limits: dict[str, Any],
     expected: list[str],
 ) -> None:
-    sent, start = commands
+    sent, start = redis_commands
     settings = postgres_backend.settings(**FAST_HASHING, **limits)
     async with create_app(settings).test_app() as serving:
         client = serving.test_client()
@@ -58,7 +44,7 @@ async def test_a_cached_user_read_costs_one_round_trip(
             assert (await client.get(path, headers=bearer(token))).status_code == 200
         start()
         read = await client.get(path, headers=bearer(token))
-        observed = list(sent)
+        observed = [command[0] for command in sent]
     await reset_backend(postgres_backend)
     assert read.status_code == 200
     body = await read.get_json()
@@ -67,10 +53,10 @@ async def test_a_cached_user_read_costs_one_round_trip(
 
 
 async def test_under_limits_a_confirmed_login_costs_no_round_trip_of_its_own(
-    postgres_backend: Backend, commands: tuple[list[str], Any]
+    postgres_backend: Backend, redis_commands: tuple[list[tuple[Any, ...]], Any]
 ) -> None:
     """The limiter's one Lua call also reads the login's state: one command in all."""
-    sent, start = commands
+    sent, start = redis_commands
     settings = postgres_backend.settings(**FAST_HASHING, **EXACT_LIMITS)
     async with create_app(settings).test_app() as serving:
         client = serving.test_client()
@@ -78,7 +64,7 @@ async def test_under_limits_a_confirmed_login_costs_no_round_trip_of_its_own(
         assert (await client.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
         start()
         me = await client.get("/api/v1/users/me", headers=bearer(token))
-        observed = list(sent)
+        observed = [command[0] for command in sent]
     await reset_backend(postgres_backend)
     assert me.status_code == 200
     assert "RateLimit-Remaining" in me.headers

@@ -151,22 +151,17 @@ async def test_redis_keys_carry_prefix_and_ttl(postgres_backend: Backend) -> Non
 
 
 async def test_a_hit_costs_one_redis_round_trip(
-    postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
+    postgres_backend: Backend, redis_commands: tuple[list[tuple[Any, ...]], Any]
 ) -> None:
     """The generation and the entry come back together (one MGET), not one after the other."""
-    commands: list[str] = []
-    real_execute = Redis.execute_command
-
-    async def counted(self: Redis, *args: Any, **options: Any) -> Any:
-        commands.append(str(args[0]))
-        return await real_execute(self, *args, **options)
+    sent, start = redis_commands
 
     async def compute() -> dict[str, int]:
         return {"answer": 42}
 
     async with create_app(postgres_backend.settings()).test_app():
         await cache.cached("ns:6", "k", compute)
-        monkeypatch.setattr(Redis, "execute_command", counted)
+        start()
         assert await cache.cached("ns:6", "k", compute) == {"answer": 42}
-    assert commands == ["MGET"]
+    assert [command[0] for command in sent] == ["MGET"]
     await reset_backend(postgres_backend)
